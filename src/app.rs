@@ -1,0 +1,327 @@
+//! `Passback`: the core's API. The CLI, the desktop shell and the browser
+//! bridge all call these methods and nothing else.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    ActivityRow, DoctorReport, GradeRow, NewGrade, NewLti11Platform, NewLtiaasPlatform, Overview, Platform,
+    PlatformKind, Role,
+};
+use crate::secrets::{SecretRef, Secrets};
+use crate::store::{GradeKey, PlatformInsert, Store};
+
+/// Environment variable that overrides the ledger location.
+pub const DB_ENV: &str = "PASSBACK_DB";
+
+/// The ledger path: `--db` wins, then `PASSBACK_DB`, then the OS data dir.
+pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(DB_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    default_db_path()
+}
+
+/// `<OS data dir>/passback/ledger.sqlite` (e.g. `~/.local/share/passback/` on Linux).
+pub fn default_db_path() -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("org", "Passback", "passback").ok_or_else(|| {
+        Error::invalid("cannot find a home directory for the ledger; pass --db PATH or set PASSBACK_DB")
+    })?;
+    Ok(dirs.data_dir().join("ledger.sqlite"))
+}
+
+/// A removed platform, with what went with it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RemovedPlatform {
+    pub name: String,
+    pub contexts: i64,
+    pub grades: i64,
+    pub keyring_entries: usize,
+}
+
+/// A grade recorded by hand (support corrections, demos).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ManualGrade {
+    pub platform: String,
+    pub context_id: String,
+    pub resource_link_id: String,
+    pub activity_title: Option<String>,
+    pub points_possible: Option<f64>,
+    pub lti_user_id: String,
+    pub learner_name: Option<String>,
+    pub grade: NewGrade,
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "platform name {name:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Normalize an allowed outcome host: lower-case, optional `:port`, no scheme or path.
+pub fn normalize_host(h: &str) -> Result<String> {
+    let h = h.trim().to_ascii_lowercase();
+    let bad = h.is_empty()
+        || h.contains("://")
+        || h.contains('/')
+        || h.contains('?')
+        || h.contains('#')
+        || h.contains('@')
+        || h.chars().any(char::is_whitespace);
+    if bad {
+        return Err(Error::invalid(format!(
+            "allowed host {h:?} is not a host name: give just the host (and optional :port), e.g. canvas.example.edu"
+        )));
+    }
+    Ok(h)
+}
+
+impl Passback {
+    /// Open the ledger at `db_path` with the given secret store.
+    pub async fn open(db_path: &Path, secrets: Secrets) -> Result<Self> {
+        let store = Store::open(db_path).await?;
+        Ok(Self { store, secrets })
+    }
+
+    /// A throw-away in-memory ledger with an in-memory secret store (unit tests).
+    pub async fn open_in_memory() -> Result<Self> {
+        Ok(Self {
+            store: Store::open_in_memory().await?,
+            secrets: Secrets::in_memory(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    pub fn db_path(&self) -> String {
+        self.store
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ":memory:".into())
+    }
+
+    /// Add an LTI 1.1 platform. The consumer secret goes to the keyring; the
+    /// ledger row is committed only after the keyring accepted it.
+    pub async fn add_lti11_platform(&self, p: NewLti11Platform, consumer_secret: &str) -> Result<Platform> {
+        validate_name(&p.name)?;
+        if p.consumer_key.trim().is_empty() {
+            return Err(Error::invalid("the consumer key is empty"));
+        }
+        if p.allowed_hosts.is_empty() {
+            return Err(Error::invalid(
+                "give at least one --allow-host: Passback signs outcome requests only for hosts you allow",
+            ));
+        }
+        let hosts = p
+            .allowed_hosts
+            .iter()
+            .map(|h| normalize_host(h))
+            .collect::<Result<Vec<_>>>()?;
+        self.add_platform(
+            PlatformInsert {
+                name: &p.name,
+                kind: PlatformKind::Lti11,
+                consumer_key: Some(p.consumer_key.trim()),
+                base_url: None,
+                allowed_hosts: &hosts,
+                allow_http: p.allow_http,
+                secret_ref: "",
+            },
+            consumer_secret,
+        )
+        .await
+    }
+
+    /// Add an LTIAAS platform. The API key goes to the keyring.
+    pub async fn add_ltiaas_platform(&self, p: NewLtiaasPlatform, api_key: &str) -> Result<Platform> {
+        validate_name(&p.name)?;
+        let base = p.base_url.trim().trim_end_matches('/').to_string();
+        let (scheme, rest) = base
+            .split_once("://")
+            .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(Error::invalid(format!("base URL {base:?} has no host")));
+        }
+        let loopback = crate::net::is_loopback_host(&host);
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(Error::invalid(format!(
+                    "base URL {base:?} uses plain http to a non-loopback host; use https://"
+                )));
+            }
+            _ => return Err(Error::invalid(format!("base URL {base:?} must start with https://"))),
+        }
+        self.add_platform(
+            PlatformInsert {
+                name: &p.name,
+                kind: PlatformKind::Ltiaas,
+                consumer_key: None,
+                base_url: Some(&base),
+                allowed_hosts: std::slice::from_ref(&host),
+                allow_http: false,
+                secret_ref: "",
+            },
+            api_key,
+        )
+        .await
+    }
+
+    async fn add_platform(&self, mut insert: PlatformInsert<'_>, secret: &str) -> Result<Platform> {
+        if secret.is_empty() {
+            return Err(Error::invalid(
+                "the secret is empty: pipe it on stdin or name an environment variable with --secret-env",
+            ));
+        }
+        let secret_ref = SecretRef::platform(&self.store.ledger_id().await?, insert.name);
+        let secret_ref_s = secret_ref.to_string();
+        insert.secret_ref = &secret_ref_s;
+        let mut tx = self.store.begin().await?;
+        Store::insert_platform(&mut tx, &insert).await?;
+        // Keyring first, commit second: if the keyring refuses, nothing is kept.
+        self.secrets.set(&secret_ref, secret).await?;
+        if let Err(e) = tx.commit().await {
+            let _ = self.secrets.delete(&secret_ref).await;
+            return Err(e.into());
+        }
+        self.store.platform_by_name(insert.name).await
+    }
+
+    pub async fn list_platforms(&self) -> Result<Vec<Platform>> {
+        self.store.list_platforms().await
+    }
+
+    pub async fn platform(&self, name: &str) -> Result<Platform> {
+        self.store.platform_by_name(name).await
+    }
+
+    /// The platform's consumer secret (LTI 1.1) or API key (LTIAAS), from the keyring.
+    pub async fn platform_secret(&self, p: &Platform) -> Result<String> {
+        self.secrets.get(&SecretRef::parse(&p.secret_ref)?).await
+    }
+
+    /// Remove a platform, its ledger data and its keyring entries. A platform
+    /// that has grades is removed only with `force` (the CLI's `--yes`).
+    pub async fn remove_platform(&self, name: &str, force: bool) -> Result<RemovedPlatform> {
+        let p = self.store.platform_by_name(name).await?;
+        let (contexts, grades) = self.store.platform_usage(p.id).await?;
+        if grades > 0 && !force {
+            return Err(Error::conflict(format!(
+                "platform {name:?} has {grades} grade(s) in {contexts} context(s) in the ledger; removing it deletes \
+                 them and their passback history. Re-run with --yes to confirm."
+            )));
+        }
+        let mut refs = vec![SecretRef::parse(&p.secret_ref)?];
+        for r in self.store.service_key_refs(p.id).await? {
+            refs.push(SecretRef::parse(&r)?);
+        }
+        // Keyring entries go first: if the keyring is unreachable we keep the
+        // ledger row so the entries are not orphaned without a trace.
+        for r in &refs {
+            self.secrets.delete(r).await?;
+        }
+        let mut tx = self.store.begin().await?;
+        Store::delete_platform(&mut tx, p.id).await?;
+        tx.commit().await?;
+        Ok(RemovedPlatform {
+            name: p.name,
+            contexts,
+            grades,
+            keyring_entries: refs.len(),
+        })
+    }
+
+    /// Record a grade by hand, creating the context, activity and learner as needed.
+    pub async fn record_manual_grade(&self, m: ManualGrade) -> Result<(crate::model::Grade, bool)> {
+        let p = self.store.platform_by_name(&m.platform).await?;
+        let ctx = self.store.upsert_context(p.id, &m.context_id, None, None).await?;
+        let act = self
+            .store
+            .upsert_activity(
+                ctx.id,
+                &m.resource_link_id,
+                m.activity_title.as_deref(),
+                m.points_possible,
+                None,
+            )
+            .await?;
+        let learner = self
+            .store
+            .upsert_learner(
+                p.id,
+                &m.lti_user_id,
+                m.learner_name.as_deref(),
+                None,
+                None,
+                Some(Role::Learner),
+            )
+            .await?;
+        self.store
+            .record_grade(
+                GradeKey {
+                    activity_ref: act.id,
+                    learner_ref: learner.id,
+                },
+                &m.grade,
+            )
+            .await
+    }
+
+    pub async fn list_grades(&self) -> Result<Vec<GradeRow>> {
+        self.store.list_grade_rows().await
+    }
+
+    pub async fn list_activities(&self) -> Result<Vec<ActivityRow>> {
+        self.store.list_activity_rows().await
+    }
+
+    /// What the main window shows on open.
+    pub async fn overview(&self) -> Result<Overview> {
+        Ok(Overview {
+            db_path: self.db_path(),
+            platforms: self.store.list_platforms().await?,
+            activities: self.store.list_activity_rows().await?,
+            grade_count: self.store.grade_count().await?,
+        })
+    }
+
+    /// Check the ledger and the keyring.
+    pub async fn doctor(&self) -> Result<DoctorReport> {
+        let ks = self.secrets.status().await;
+        Ok(DoctorReport {
+            passback_version: env!("CARGO_PKG_VERSION").into(),
+            sqlite_version: self.store.sqlite_version().await?,
+            db_path: self.db_path(),
+            schema_version: self.store.schema_version().await?,
+            schema_latest: Store::schema_latest(),
+            ledger_id: self.store.ledger_id().await?,
+            keyring_ok: ks.ok,
+            keyring_detail: ks.detail,
+        })
+    }
+}
+
+/// The core API handle: a ledger plus a secret store.
+#[derive(Debug, Clone)]
+pub struct Passback {
+    store: Store,
+    secrets: Secrets,
+}

@@ -1,0 +1,461 @@
+//! The `passback` command line: clap definitions and thin handlers over
+//! [`crate::app::Passback`]. Exit codes: 0 success, 1 failure, 2 usage error.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{ManualGrade, Passback, resolve_db_path};
+use crate::error::{Error, Result};
+use crate::model::{NewGrade, NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
+use crate::secrets::Secrets;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "passback",
+    version,
+    about = "See the grades your learning tool holds, find the ones that never reached the LMS, and send them again.",
+    after_help = "The ledger is a SQLite file: --db PATH, else $PASSBACK_DB, else the OS data folder.\n\
+                  Secrets (consumer secrets, API keys, service keys) live only in the OS keyring."
+)]
+pub struct Cli {
+    /// Ledger file (default: $PASSBACK_DB, else the OS data folder).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage LMS connections (platforms).
+    #[command(subcommand)]
+    Platform(PlatformCmd),
+    /// List the current version of every local grade with its status.
+    Grades(JsonFlag),
+    /// Work with a single grade.
+    #[command(subcommand)]
+    Grade(GradeCmd),
+    /// List activities (resource links) with learner and grade counts.
+    Activities(JsonFlag),
+    /// Check the ledger, its schema and the OS keyring.
+    Doctor(JsonFlag),
+    /// Serve the desktop UI to a browser on loopback (for browser tests and support sessions).
+    UiServer(UiServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlatformCmd {
+    /// Add an LTI 1.1 platform; the consumer secret is read from stdin or --secret-env.
+    #[command(name = "add-lti11")]
+    AddLti11 {
+        /// A short name you will use in other commands.
+        #[arg(long)]
+        name: String,
+        /// The OAuth consumer key the LMS issued.
+        #[arg(long)]
+        consumer_key: String,
+        /// A host Passback may send outcomes to (repeatable), e.g. canvas.example.edu.
+        #[arg(long = "allow-host", value_name = "HOST", required = true)]
+        allow_hosts: Vec<String>,
+        /// Allow plain http:// to non-loopback hosts (loopback is always allowed).
+        #[arg(long)]
+        allow_http: bool,
+        /// Read the secret from this environment variable instead of stdin.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an LTIAAS platform; the API key is read from stdin or --secret-env.
+    #[command(name = "add-ltiaas")]
+    AddLtiaas {
+        #[arg(long)]
+        name: String,
+        /// e.g. https://your.ltiaas.com
+        #[arg(long)]
+        base_url: String,
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List platforms (never shows secrets).
+    List(JsonFlag),
+    /// Remove a platform, its ledger data and its keyring entries.
+    Remove {
+        name: String,
+        /// Confirm removing a platform that still has grades.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GradeCmd {
+    /// Record a local grade by hand (creates the context, activity and learner if needed).
+    Set {
+        #[arg(long)]
+        platform: String,
+        /// LTI context_id of the course.
+        #[arg(long)]
+        context: String,
+        /// LTI resource_link_id of the activity.
+        #[arg(long)]
+        resource_link: String,
+        /// LTI user_id of the learner.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        score: f64,
+        #[arg(long)]
+        max: f64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        points: Option<f64>,
+        #[arg(long = "learner-name")]
+        learner_name: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UiServerArgs {
+    /// Address to listen on; must be loopback.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The built web UI (ui/dist).
+    #[arg(long, value_name = "DIR", default_value = "ui/dist")]
+    pub ui_dir: PathBuf,
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse(); // exits 2 on usage errors, 0 on --help/--version
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSBACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn open(cli_db: Option<&std::path::Path>) -> Result<Passback> {
+    let path = resolve_db_path(cli_db)?;
+    Passback::open(&path, Secrets::os().await).await
+}
+
+/// Read a secret from `--secret-env VAR` or stdin (prompting without echo on a terminal).
+fn read_secret(secret_env: Option<&str>, what: &str) -> Result<String> {
+    if let Some(var) = secret_env {
+        return match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            Ok(_) => Err(Error::invalid(format!("environment variable {var} is empty"))),
+            Err(_) => Err(Error::invalid(format!(
+                "environment variable {var} is not set; export it or pipe the {what} on stdin"
+            ))),
+        };
+    }
+    let stdin = std::io::stdin();
+    let raw = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("{what}: "))?
+    } else {
+        let mut s = String::new();
+        stdin.lock().read_to_string(&mut s)?;
+        s
+    };
+    // Drop one trailing newline (from `echo` or a file), keep everything else.
+    let secret = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw);
+    if secret.is_empty() {
+        return Err(Error::invalid(format!(
+            "no {what} given: pipe it on stdin (printf 'secret' | passback ...) or use --secret-env VAR"
+        )));
+    }
+    Ok(secret.to_string())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::internal(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Print rows as aligned columns.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{:<w$}  ", c, w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line(headers.iter().map(|h| h.to_string()).collect()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.clone()));
+    }
+}
+
+fn platform_summary(p: &Platform) -> String {
+    match p.kind {
+        PlatformKind::Lti11 => format!(
+            "{} (LTI 1.1, consumer key {}, hosts {})",
+            p.name,
+            p.consumer_key.as_deref().unwrap_or("?"),
+            p.allowed_hosts.join(", ")
+        ),
+        PlatformKind::Ltiaas => format!("{} (LTIAAS, {})", p.name, p.base_url.as_deref().unwrap_or("?")),
+    }
+}
+
+fn fmt_score(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let db = cli.db.as_deref();
+    match cli.command {
+        Command::Platform(PlatformCmd::AddLti11 {
+            name,
+            consumer_key,
+            allow_hosts,
+            allow_http,
+            secret_env,
+            json,
+        }) => {
+            let secret = read_secret(secret_env.as_deref(), "consumer secret")?;
+            let pb = open(db).await?;
+            let p = pb
+                .add_lti11_platform(
+                    NewLti11Platform {
+                        name,
+                        consumer_key,
+                        allowed_hosts: allow_hosts,
+                        allow_http,
+                    },
+                    &secret,
+                )
+                .await?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!("Added platform {}. The secret is in the OS keyring ({}).", platform_summary(&p), p.secret_ref);
+            }
+        }
+        Command::Platform(PlatformCmd::AddLtiaas {
+            name,
+            base_url,
+            secret_env,
+            json,
+        }) => {
+            let secret = read_secret(secret_env.as_deref(), "LTIAAS API key")?;
+            let pb = open(db).await?;
+            let p = pb.add_ltiaas_platform(NewLtiaasPlatform { name, base_url }, &secret).await?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!("Added platform {}. The API key is in the OS keyring ({}).", platform_summary(&p), p.secret_ref);
+            }
+        }
+        Command::Platform(PlatformCmd::List(f)) => {
+            let pb = open(db).await?;
+            let ps = pb.list_platforms().await?;
+            if f.json {
+                print_json(&ps)?;
+            } else if ps.is_empty() {
+                println!(
+                    "No platforms yet. Add one with `passback platform add-lti11 --name N --consumer-key K --allow-host H`."
+                );
+            } else {
+                let rows = ps
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.name.clone(),
+                            p.kind.as_str().into(),
+                            p.consumer_key.clone().or_else(|| p.base_url.clone()).unwrap_or_default(),
+                            p.allowed_hosts.join(","),
+                            if p.allow_http { "yes".into() } else { "loopback only".into() },
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                print_table(&["NAME", "KIND", "KEY / BASE URL", "ALLOWED HOSTS", "PLAIN HTTP"], &rows);
+            }
+        }
+        Command::Platform(PlatformCmd::Remove { name, yes }) => {
+            let pb = open(db).await?;
+            let r = pb.remove_platform(&name, yes).await?;
+            println!(
+                "Removed platform {} ({} context(s), {} grade(s), {} keyring entr{}).",
+                r.name,
+                r.contexts,
+                r.grades,
+                r.keyring_entries,
+                if r.keyring_entries == 1 { "y" } else { "ies" }
+            );
+        }
+        Command::Grades(f) => {
+            let pb = open(db).await?;
+            let gs = pb.list_grades().await?;
+            if f.json {
+                print_json(&gs)?;
+            } else if gs.is_empty() {
+                println!("No grades in the ledger yet.");
+            } else {
+                let rows = gs
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.platform.clone(),
+                            g.context_id.clone(),
+                            g.activity_title.clone().unwrap_or_else(|| g.resource_link_id.clone()),
+                            g.learner_name.clone().unwrap_or_else(|| g.lti_user_id.clone()),
+                            format!("{}/{}", fmt_score(g.score_given), fmt_score(g.score_maximum)),
+                            format!("v{}", g.version),
+                            g.status.as_str().into(),
+                            g.status_detail.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                print_table(
+                    &["PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL"],
+                    &rows,
+                );
+            }
+        }
+        Command::Grade(GradeCmd::Set {
+            platform,
+            context,
+            resource_link,
+            user,
+            score,
+            max,
+            title,
+            points,
+            learner_name,
+            comment,
+        }) => {
+            let pb = open(db).await?;
+            let (g, created) = pb
+                .record_manual_grade(ManualGrade {
+                    platform,
+                    context_id: context,
+                    resource_link_id: resource_link,
+                    activity_title: title,
+                    points_possible: points,
+                    lti_user_id: user,
+                    learner_name,
+                    grade: NewGrade {
+                        score_given: score,
+                        score_maximum: max,
+                        comment,
+                        result_text: None,
+                        result_url: None,
+                        submitted_at: None,
+                        source: "cli".into(),
+                    },
+                })
+                .await?;
+            if created {
+                println!("Recorded grade {}/{} as version {}.", fmt_score(g.score_given), fmt_score(g.score_maximum), g.version);
+            } else {
+                println!("Unchanged: version {} already holds this grade.", g.version);
+            }
+        }
+        Command::Activities(f) => {
+            let pb = open(db).await?;
+            let acts = pb.list_activities().await?;
+            if f.json {
+                print_json(&acts)?;
+            } else if acts.is_empty() {
+                println!("No activities in the ledger yet.");
+            } else {
+                let rows = acts
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.platform.clone(),
+                            a.context_id.clone(),
+                            a.resource_link_id.clone(),
+                            a.title.clone().unwrap_or_default(),
+                            a.points_possible.map(fmt_score).unwrap_or_default(),
+                            a.grades.to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                print_table(&["PLATFORM", "CONTEXT", "RESOURCE LINK", "TITLE", "POINTS", "GRADES"], &rows);
+            }
+        }
+        Command::Doctor(f) => {
+            let pb = open(db).await?;
+            let d = pb.doctor().await?;
+            if f.json {
+                print_json(&d)?;
+            } else {
+                println!("Passback {}", d.passback_version);
+                println!("Ledger:   {}", d.db_path);
+                println!("Schema:   version {} (this build knows {})", d.schema_version, d.schema_latest);
+                println!("SQLite:   {}", d.sqlite_version);
+                println!("Keyring:  {}", if d.keyring_ok { "ok" } else { "NOT AVAILABLE" });
+                println!("          {}", d.keyring_detail);
+            }
+            if !d.healthy() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::UiServer(a) => {
+            if !a.listen.ip().is_loopback() {
+                return Err(Error::invalid(format!(
+                    "refusing to serve the UI on {}: only loopback addresses are allowed",
+                    a.listen
+                )));
+            }
+            let pb = open(db).await?;
+            crate::bridge::serve(pb, a.listen, &a.ui_dir).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

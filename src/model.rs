@@ -1,0 +1,427 @@
+//! Domain types shared by the store, the CLI and the desktop UI.
+//! Names follow the project's vocabulary (ledger, platform, context, activity,
+//! learner, outcome target, grade, attempt, status).
+
+use serde::{Deserialize, Serialize};
+
+/// How Passback talks to an LMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformKind {
+    /// LTI 1.1 Basic Outcomes: consumer key + secret, allowed outcome hosts.
+    Lti11,
+    /// LTIAAS service API: base URL + API key.
+    Ltiaas,
+}
+
+impl PlatformKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformKind::Lti11 => "lti11",
+            PlatformKind::Ltiaas => "ltiaas",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "lti11" => Some(Self::Lti11),
+            "ltiaas" => Some(Self::Ltiaas),
+            _ => None,
+        }
+    }
+}
+
+/// An LMS connection Passback signs for. Holds a keyring *reference*, never a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Platform {
+    pub id: i64,
+    pub name: String,
+    pub kind: PlatformKind,
+    /// LTI 1.1 consumer key (not secret).
+    pub consumer_key: Option<String>,
+    /// LTIAAS base URL.
+    pub base_url: Option<String>,
+    /// Hosts Passback may sign outcome requests for.
+    pub allowed_hosts: Vec<String>,
+    /// Whether plain `http://` is allowed to non-loopback hosts.
+    pub allow_http: bool,
+    /// Where the secret lives in the OS keyring (service/account), for support.
+    pub secret_ref: String,
+    pub created_at: String,
+}
+
+/// What a new LTI 1.1 platform needs (the secret travels separately).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewLti11Platform {
+    pub name: String,
+    pub consumer_key: String,
+    pub allowed_hosts: Vec<String>,
+    pub allow_http: bool,
+}
+
+/// What a new LTIAAS platform needs (the API key travels separately).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewLtiaasPlatform {
+    pub name: String,
+    pub base_url: String,
+}
+
+/// A course (LTI `context_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    pub id: i64,
+    pub platform_id: i64,
+    pub context_id: String,
+    pub title: Option<String>,
+    pub label: Option<String>,
+}
+
+/// A graded thing in a course (LTI resource link; LTIAAS line item).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: i64,
+    pub context_ref: i64,
+    pub resource_link_id: String,
+    pub title: Option<String>,
+    pub points_possible: Option<f64>,
+    pub ltiaas_line_item_id: Option<String>,
+}
+
+/// Normalized role of a person in a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Learner,
+    Instructor,
+    TeachingAssistant,
+    ContentDeveloper,
+    Administrator,
+    Mentor,
+    Other,
+    Unknown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Learner => "learner",
+            Role::Instructor => "instructor",
+            Role::TeachingAssistant => "teaching_assistant",
+            Role::ContentDeveloper => "content_developer",
+            Role::Administrator => "administrator",
+            Role::Mentor => "mentor",
+            Role::Other => "other",
+            Role::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "learner" => Role::Learner,
+            "instructor" => Role::Instructor,
+            "teaching_assistant" => Role::TeachingAssistant,
+            "content_developer" => Role::ContentDeveloper,
+            "administrator" => Role::Administrator,
+            "mentor" => Role::Mentor,
+            "other" => Role::Other,
+            "unknown" => Role::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// A person in a context, by LTI `user_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learner {
+    pub id: i64,
+    pub platform_id: i64,
+    pub lti_user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub person_sourcedid: Option<String>,
+    pub role: Role,
+}
+
+/// Where a learner's grade for an activity goes, and where we learned it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutcomeTarget {
+    pub lis_result_sourcedid: Option<String>,
+    pub lis_outcome_service_url: Option<String>,
+    /// Canvas `ext_outcome_data_values_accepted` (e.g. `url,text`).
+    pub ext_outcome_data_values_accepted: Option<String>,
+    pub ext_result_total_score_accepted: bool,
+    pub ext_submitted_at_accepted: bool,
+    pub ext_prioritize_non_tool_grade_accepted: bool,
+    pub ext_needs_additional_review_accepted: bool,
+    /// Keyring reference of the LTIAAS service key (never the key).
+    pub service_key_ref: Option<String>,
+    pub learned_at: String,
+    /// e.g. `launch:capture.txt:12` or `ltiaas-idtoken`.
+    pub learned_from: String,
+}
+
+/// A new local grade value (the ledger assigns the version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewGrade {
+    pub score_given: f64,
+    pub score_maximum: f64,
+    pub comment: Option<String>,
+    pub result_text: Option<String>,
+    pub result_url: Option<String>,
+    pub submitted_at: Option<String>,
+    /// Where the value came from (`cli`, an import file, …).
+    pub source: String,
+}
+
+/// One version of a grade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    pub id: i64,
+    pub activity_ref: i64,
+    pub learner_ref: i64,
+    pub version: i64,
+    pub score_given: f64,
+    pub score_maximum: f64,
+    pub comment: Option<String>,
+    pub result_text: Option<String>,
+    pub result_url: Option<String>,
+    pub submitted_at: Option<String>,
+    pub recorded_at: String,
+    pub source: String,
+}
+
+/// A grade's standing against the LMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeStatus {
+    Pending,
+    InSync,
+    LmsMissing,
+    Differs,
+    Failed,
+    CannotSend,
+    Unknown,
+}
+
+impl GradeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeStatus::Pending => "pending",
+            GradeStatus::InSync => "in_sync",
+            GradeStatus::LmsMissing => "lms_missing",
+            GradeStatus::Differs => "differs",
+            GradeStatus::Failed => "failed",
+            GradeStatus::CannotSend => "cannot_send",
+            GradeStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// A row of the grades listing: the current version of a grade with names and status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRow {
+    pub grade_id: i64,
+    pub platform: String,
+    pub context_id: String,
+    pub resource_link_id: String,
+    pub activity_title: Option<String>,
+    pub lti_user_id: String,
+    pub learner_name: Option<String>,
+    pub version: i64,
+    pub score_given: f64,
+    pub score_maximum: f64,
+    pub recorded_at: String,
+    pub status: GradeStatus,
+    /// Why the status is what it is (last error description, or what is missing).
+    pub status_detail: Option<String>,
+}
+
+/// A row of the activities listing, with grade counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub platform: String,
+    pub context_id: String,
+    pub context_title: Option<String>,
+    pub resource_link_id: String,
+    pub title: Option<String>,
+    pub points_possible: Option<f64>,
+    pub learners: i64,
+    pub grades: i64,
+}
+
+/// Everything the main window shows on open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub db_path: String,
+    pub platforms: Vec<Platform>,
+    pub activities: Vec<ActivityRow>,
+    pub grade_count: i64,
+}
+
+/// What kind of request an attempt was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOperation {
+    Replace,
+    Read,
+    Delete,
+    Score,
+    ScoreRead,
+}
+
+impl AttemptOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOperation::Replace => "replace",
+            AttemptOperation::Read => "read",
+            AttemptOperation::Delete => "delete",
+            AttemptOperation::Score => "score",
+            AttemptOperation::ScoreRead => "score_read",
+        }
+    }
+}
+
+/// Why an attempt failed, which decides what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Transient,
+    Auth,
+    Permanent,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "transient" => Some(Self::Transient),
+            "auth" => Some(Self::Auth),
+            "permanent" => Some(Self::Permanent),
+            _ => None,
+        }
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Pending,
+    Success,
+    Processing,
+    Failure,
+    Error,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Pending => "pending",
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::Processing => "processing",
+            AttemptOutcome::Failure => "failure",
+            AttemptOutcome::Error => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "success" => Self::Success,
+            "processing" => Self::Processing,
+            "failure" => Self::Failure,
+            "error" => Self::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// A journaled request, before it leaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAttempt {
+    pub grade_ref: Option<i64>,
+    pub activity_ref: Option<i64>,
+    pub learner_ref: Option<i64>,
+    pub operation: AttemptOperation,
+    pub transport: PlatformKind,
+    /// The outcome URL or line item the request went to.
+    pub target: String,
+    pub message_identifier: Option<String>,
+    /// Redacted: never contains secrets or signatures.
+    pub request_excerpt: Option<String>,
+}
+
+/// How a journaled request ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptResult {
+    pub outcome: AttemptOutcome,
+    pub http_status: Option<u16>,
+    pub code_major: Option<String>,
+    pub description: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub fix_hint: Option<String>,
+    pub read_score: Option<f64>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A journaled request with its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub grade_ref: Option<i64>,
+    pub operation: String,
+    pub transport: String,
+    pub target: String,
+    pub message_identifier: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: AttemptOutcome,
+    pub http_status: Option<i64>,
+    pub code_major: Option<String>,
+    pub description: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub fix_hint: Option<String>,
+    pub read_score: Option<f64>,
+    pub request_excerpt: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A file read into the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportBatch {
+    pub id: i64,
+    pub file_name: String,
+    pub file_hash: String,
+    pub format: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub rows_total: i64,
+    pub rows_imported: i64,
+    pub rows_quarantined: i64,
+    /// `[{"line": N, "reason": "..."}]`
+    pub errors: serde_json::Value,
+}
+
+/// Health report for `passback doctor` and the About panel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoctorReport {
+    pub passback_version: String,
+    pub sqlite_version: String,
+    pub db_path: String,
+    pub schema_version: i64,
+    pub schema_latest: i64,
+    pub ledger_id: String,
+    pub keyring_ok: bool,
+    pub keyring_detail: String,
+}
+
+impl DoctorReport {
+    pub fn healthy(&self) -> bool {
+        self.keyring_ok && self.schema_version == self.schema_latest
+    }
+}

@@ -1,0 +1,311 @@
+//! Secrets live only in the OS keyring (Secret Service on Linux, Keychain on
+//! macOS, Credential Manager on Windows), through `keyring-core`.
+//!
+//! The ledger stores a [`SecretRef`] string (`service/account`), never the
+//! secret. When no keyring is reachable Passback refuses to store secrets and
+//! says why; it never falls back to plain text.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyring_core::CredentialStore;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The keyring service name all Passback entries use.
+pub const SERVICE: &str = "passback";
+
+/// How long a keyring call may take before we give up (a locked keyring can
+/// block forever waiting for an unlock prompt).
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A reference to one keyring entry, stored in the ledger as `service/account`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub service: String,
+    pub account: String,
+}
+
+impl SecretRef {
+    /// The reference for a platform's consumer secret or API key.
+    pub fn platform(ledger_id: &str, platform_name: &str) -> Self {
+        Self {
+            service: SERVICE.into(),
+            account: format!("ledger-{ledger_id}/platform/{platform_name}"),
+        }
+    }
+
+    /// The reference for an LTIAAS service key of (platform, context, resource link).
+    pub fn service_key(ledger_id: &str, platform_name: &str, context_id: &str, resource_link_id: &str) -> Self {
+        Self {
+            service: SERVICE.into(),
+            account: format!(
+                "ledger-{ledger_id}/service-key/{platform_name}/{}/{}",
+                context_id.replace('/', "%2F"),
+                resource_link_id.replace('/', "%2F")
+            ),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        let (service, account) = s
+            .split_once('/')
+            .ok_or_else(|| Error::internal(format!("malformed keyring reference {s:?}")))?;
+        Ok(Self {
+            service: service.into(),
+            account: account.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.service, self.account)
+    }
+}
+
+/// Where the secrets go: the OS keyring, or an in-memory store for unit tests.
+#[derive(Clone)]
+pub struct Secrets {
+    store: std::result::Result<Arc<CredentialStore>, String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.store {
+            Ok(s) => write!(f, "Secrets({})", s.vendor()),
+            Err(e) => write!(f, "Secrets(unavailable: {e})"),
+        }
+    }
+}
+
+/// Result of probing the keyring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyringStatus {
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn unavailable_message(reason: &str) -> String {
+    format!(
+        "no OS keyring is reachable ({reason}). Passback keeps secrets only in the OS keyring and will not \
+         store them anywhere else. On Linux, start a desktop session or run gnome-keyring-daemon (Secret \
+         Service) and unlock it, then try again."
+    )
+}
+
+fn map_keyring_error(e: keyring_core::Error, what: &SecretRef) -> Error {
+    use keyring_core::Error as K;
+    match e {
+        K::NoEntry => Error::new(
+            ErrorKind::SecretMissing,
+            format!(
+                "the keyring has no entry {what}. Add the secret again (remove and re-add the platform, or \
+                 re-import the launch) to restore it."
+            ),
+        ),
+        K::NoStorageAccess(inner) => Error::keyring(format!(
+            "the OS keyring refused access ({inner}). It may be locked: unlock it and try again."
+        )),
+        other => Error::keyring(format!("the OS keyring failed: {other}")),
+    }
+}
+
+impl Secrets {
+    /// The platform's native keyring. Probing happens here; failures are kept
+    /// and reported on use, so read-only commands still work without a keyring.
+    pub async fn os() -> Self {
+        let made = tokio::time::timeout(
+            KEYRING_TIMEOUT,
+            tokio::task::spawn_blocking(native_store),
+        )
+        .await;
+        let store = match made {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(format!("keyring probe panicked: {join}")),
+            Err(_) => Err("the keyring did not answer in time".into()),
+        };
+        Self { store }
+    }
+
+    /// A process-local store for unit tests.
+    pub fn in_memory() -> Self {
+        let store: Arc<CredentialStore> =
+            keyring_core::mock::Store::new().expect("the mock keyring store is always available");
+        Self { store: Ok(store) }
+    }
+
+    /// A store that is never reachable (tests of the refusal path).
+    pub fn unavailable(reason: &str) -> Self {
+        Self {
+            store: Err(reason.to_string()),
+        }
+    }
+
+    fn store(&self) -> Result<Arc<CredentialStore>> {
+        self.store
+            .clone()
+            .map_err(|reason| Error::keyring(unavailable_message(&reason)))
+    }
+
+    /// Probe the keyring with a throw-away entry: write, read back, delete.
+    pub async fn status(&self) -> KeyringStatus {
+        let store = match &self.store {
+            Ok(s) => s.clone(),
+            Err(reason) => {
+                return KeyringStatus {
+                    ok: false,
+                    detail: unavailable_message(reason),
+                };
+            }
+        };
+        let vendor = store.vendor();
+        let probe = SecretRef {
+            service: SERVICE.into(),
+            account: format!("doctor-probe-{}", uuid::Uuid::new_v4()),
+        };
+        let value = uuid::Uuid::new_v4().to_string();
+        let r: Result<()> = async {
+            self.set(&probe, &value).await?;
+            let back = self.get(&probe).await?;
+            self.delete(&probe).await?;
+            if back != value {
+                return Err(Error::keyring("the keyring returned a different value than was stored"));
+            }
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => KeyringStatus {
+                ok: true,
+                detail: format!("reachable ({vendor})"),
+            },
+            Err(e) => KeyringStatus {
+                ok: false,
+                detail: e.message,
+            },
+        }
+    }
+
+    async fn with_entry<T: Send + 'static>(
+        &self,
+        r: &SecretRef,
+        f: impl FnOnce(keyring_core::Entry) -> keyring_core::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store()?;
+        let what = r.clone();
+        let (service, account) = (r.service.clone(), r.account.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            let entry = store.build(&service, &account, None)?;
+            f(entry)
+        });
+        match tokio::time::timeout(KEYRING_TIMEOUT, job).await {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(map_keyring_error(e, &what)),
+            Ok(Err(join)) => Err(Error::internal(format!("keyring call panicked: {join}"))),
+            Err(_) => Err(Error::keyring(format!(
+                "the OS keyring did not answer within {} s; it may be locked and waiting for an unlock \
+                 prompt. Unlock it and try again.",
+                KEYRING_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    pub async fn set(&self, r: &SecretRef, secret: &str) -> Result<()> {
+        if secret.is_empty() {
+            return Err(Error::invalid("refusing to store an empty secret"));
+        }
+        let secret = secret.to_string();
+        self.with_entry(r, move |e| e.set_password(&secret)).await
+    }
+
+    pub async fn get(&self, r: &SecretRef) -> Result<String> {
+        self.with_entry(r, |e| e.get_password()).await
+    }
+
+    /// Delete an entry; deleting one that is already gone is not an error.
+    pub async fn delete(&self, r: &SecretRef) -> Result<()> {
+        self.with_entry(r, |e| match e.delete_credential() {
+            Err(keyring_core::Error::NoEntry) => Ok(()),
+            other => other,
+        })
+        .await
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
+    match zbus_secret_service_keyring_store::Store::new() {
+        Ok(s) => Ok(s),
+        Err(e) => Err(format!("Secret Service over D-Bus: {e}")),
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
+    apple_native_keyring_store::keychain::Store::new().map_err(|e| format!("macOS Keychain: {e}"))
+        .map(|s| s as Arc<CredentialStore>)
+}
+
+#[cfg(target_os = "windows")]
+fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
+    windows_native_keyring_store::Store::new().map_err(|e| format!("Windows Credential Manager: {e}"))
+        .map(|s| s as Arc<CredentialStore>)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
+    Err("this operating system has no supported keyring".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_memory_round_trip_across_entries() {
+        let s = Secrets::in_memory();
+        let r = SecretRef::platform("l1", "demo");
+        s.set(&r, "shh").await.unwrap();
+        assert_eq!(s.get(&r).await.unwrap(), "shh");
+        s.set(&r, "shh2").await.unwrap();
+        assert_eq!(s.get(&r).await.unwrap(), "shh2");
+        s.delete(&r).await.unwrap();
+        let e = s.get(&r).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SecretMissing);
+        // deleting twice is fine
+        s.delete(&r).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unavailable_keyring_refuses_clearly() {
+        let s = Secrets::unavailable("no session bus");
+        let e = s.set(&SecretRef::platform("l", "p"), "x").await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Keyring);
+        assert!(e.message.contains("no session bus"));
+        assert!(e.message.contains("never") || e.message.contains("will not"));
+        let st = s.status().await;
+        assert!(!st.ok);
+    }
+
+    #[tokio::test]
+    async fn status_probe_succeeds_on_memory_store() {
+        assert!(Secrets::in_memory().status().await.ok);
+    }
+
+    #[test]
+    fn refs_round_trip_and_escape_slashes() {
+        let r = SecretRef::service_key("abc", "p", "ctx/1", "rl/2");
+        assert_eq!(r.account, "ledger-abc/service-key/p/ctx%2F1/rl%2F2");
+        assert_eq!(SecretRef::parse(&r.to_string()).unwrap(), r);
+    }
+
+    #[tokio::test]
+    async fn empty_secret_is_refused() {
+        let e = Secrets::in_memory()
+            .set(&SecretRef::platform("l", "p"), "")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+    }
+}

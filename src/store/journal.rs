@@ -1,0 +1,184 @@
+//! The attempt journal and import batches.
+//!
+//! An attempt is written *before* its request leaves (outcome `pending`) and
+//! completed afterwards, so a crash mid-request leaves a visible trace and a
+//! grade is never marked sent unless the LMS said so.
+
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::{Store, now_rfc3339};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, AttemptOutcome, AttemptResult, ErrorClass, ImportBatch, NewAttempt};
+
+fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
+    let outcome: String = r.try_get("outcome")?;
+    let class: Option<String> = r.try_get("error_class")?;
+    Ok(Attempt {
+        id: r.try_get("id")?,
+        grade_ref: r.try_get("grade_ref")?,
+        operation: r.try_get("operation")?,
+        transport: r.try_get("transport")?,
+        target: r.try_get("target")?,
+        message_identifier: r.try_get("message_identifier")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        outcome: AttemptOutcome::parse(&outcome)
+            .ok_or_else(|| Error::internal(format!("unknown attempt outcome {outcome:?}")))?,
+        http_status: r.try_get("http_status")?,
+        code_major: r.try_get("code_major")?,
+        description: r.try_get("description")?,
+        error_class: class.as_deref().and_then(ErrorClass::parse),
+        fix_hint: r.try_get("fix_hint")?,
+        read_score: r.try_get("read_score")?,
+        request_excerpt: r.try_get("request_excerpt")?,
+        response_excerpt: r.try_get("response_excerpt")?,
+    })
+}
+
+/// An import batch about to be read.
+#[derive(Debug, Clone)]
+pub struct NewImportBatch<'a> {
+    pub file_name: &'a str,
+    pub file_hash: &'a str,
+    pub format: &'a str,
+}
+
+impl Store {
+    /// Journal an attempt before its request is sent; returns its id.
+    pub async fn start_attempt(&self, a: &NewAttempt) -> Result<i64> {
+        Ok(sqlx::query(
+            "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
+               message_identifier, started_at, request_excerpt)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.grade_ref)
+        .bind(a.activity_ref)
+        .bind(a.learner_ref)
+        .bind(a.operation.as_str())
+        .bind(a.transport.as_str())
+        .bind(&a.target)
+        .bind(&a.message_identifier)
+        .bind(now_rfc3339())
+        .bind(&a.request_excerpt)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid())
+    }
+
+    /// Complete a journaled attempt. Completing one twice is an error: the
+    /// journal is append-only history.
+    pub async fn finish_attempt(&self, id: i64, r: &AttemptResult) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE attempts SET finished_at = ?, outcome = ?, http_status = ?, code_major = ?, description = ?,
+               error_class = ?, fix_hint = ?, read_score = ?, response_excerpt = ?
+             WHERE id = ? AND finished_at IS NULL",
+        )
+        .bind(now_rfc3339())
+        .bind(r.outcome.as_str())
+        .bind(r.http_status.map(i64::from))
+        .bind(&r.code_major)
+        .bind(&r.description)
+        .bind(r.error_class.map(ErrorClass::as_str))
+        .bind(&r.fix_hint)
+        .bind(r.read_score)
+        .bind(&r.response_excerpt)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::conflict(format!("attempt {id} is unknown or already finished")));
+        }
+        Ok(())
+    }
+
+    pub async fn attempt(&self, id: i64) -> Result<Attempt> {
+        let r = sqlx::query("SELECT * FROM attempts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no attempt {id}")))?;
+        attempt_from_row(&r)
+    }
+
+    /// Attempts for a grade version, newest first.
+    pub async fn attempts_for_grade(&self, grade_ref: i64) -> Result<Vec<Attempt>> {
+        let rows = sqlx::query("SELECT * FROM attempts WHERE grade_ref = ? ORDER BY id DESC")
+            .bind(grade_ref)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    /// Most recent attempts across the ledger, newest first.
+    pub async fn recent_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
+        let rows = sqlx::query("SELECT * FROM attempts ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    pub async fn start_import(&self, b: &NewImportBatch<'_>) -> Result<i64> {
+        Ok(sqlx::query(
+            "INSERT INTO import_batches (file_name, file_hash, format, started_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(b.file_name)
+        .bind(b.file_hash)
+        .bind(b.format)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid())
+    }
+
+    /// Close an import batch with its counts and per-line errors
+    /// (`[{"line": N, "reason": "..."}]`).
+    pub async fn finish_import(
+        &self,
+        id: i64,
+        status: &str,
+        rows_total: i64,
+        rows_imported: i64,
+        errors: &serde_json::Value,
+    ) -> Result<()> {
+        let quarantined = errors.as_array().map(|a| a.len() as i64).unwrap_or(0);
+        sqlx::query(
+            "UPDATE import_batches SET finished_at = ?, status = ?, rows_total = ?, rows_imported = ?,
+               rows_quarantined = ?, errors = ? WHERE id = ?",
+        )
+        .bind(now_rfc3339())
+        .bind(status)
+        .bind(rows_total)
+        .bind(rows_imported)
+        .bind(quarantined)
+        .bind(errors.to_string())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_imports(&self) -> Result<Vec<ImportBatch>> {
+        let rows = sqlx::query("SELECT * FROM import_batches ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let errors: String = r.try_get("errors")?;
+                Ok(ImportBatch {
+                    id: r.try_get("id")?,
+                    file_name: r.try_get("file_name")?,
+                    file_hash: r.try_get("file_hash")?,
+                    format: r.try_get("format")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    status: r.try_get("status")?,
+                    rows_total: r.try_get("rows_total")?,
+                    rows_imported: r.try_get("rows_imported")?,
+                    rows_quarantined: r.try_get("rows_quarantined")?,
+                    errors: serde_json::from_str(&errors).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+}

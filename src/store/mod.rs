@@ -1,0 +1,157 @@
+//! The ledger: SQLite through sqlx, with embedded migrations.
+//!
+//! The store is the only module that speaks SQL. It knows nothing about
+//! secrets: platforms carry a keyring reference chosen by the caller.
+
+mod journal;
+mod ledger;
+mod platforms;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::error::{Error, Result};
+
+pub use ledger::GradeKey;
+pub use journal::NewImportBatch;
+pub use platforms::{PlatformInsert, Tx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The ledger database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: Option<PathBuf>,
+}
+
+/// Current time as RFC 3339 UTC with milliseconds, the ledger's timestamp format.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&fmt).expect("formatting a UTC timestamp cannot fail")
+}
+
+impl Store {
+    /// Open (creating if missing) the ledger at `path` and bring its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Io,
+                    format!("cannot create the ledger folder {}: {e}", parent.display()),
+                )
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Store,
+                    format!(
+                        "cannot open the ledger at {}: {e}. Check the path (--db or PASSBACK_DB) and its permissions.",
+                        path.display()
+                    ),
+                )
+            })?;
+        let store = Self {
+            pool,
+            path: Some(path.to_path_buf()),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A private in-memory ledger (unit tests).
+    pub async fn open_in_memory() -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|e| Error::internal(e.to_string()))?
+            .foreign_keys(true);
+        // One connection: every connection to :memory: is its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        let store = Self { pool, path: None };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query("INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('ledger_id', ?)")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Where the ledger lives (`None` for in-memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A random id made when the ledger was created; keyring references include it
+    /// so two ledgers on one machine never share a secret by accident.
+    pub async fn ledger_id(&self) -> Result<String> {
+        let (id,): (String,) = sqlx::query_as("SELECT value FROM ledger_meta WHERE key = 'ledger_id'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Highest applied migration version.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let (v,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Highest migration version this build knows.
+    pub fn schema_latest() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    pub async fn sqlite_version(&self) -> Result<String> {
+        let (v,): (String,) = sqlx::query_as("SELECT sqlite_version()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v)
+    }
+
+    /// Flush the WAL into the main file (used before backups and by tests that
+    /// inspect the file's bytes).
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
