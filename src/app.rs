@@ -325,3 +325,117 @@ pub struct Passback {
     store: Store,
     secrets: Secrets,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn lti11(name: &str) -> NewLti11Platform {
+        NewLti11Platform {
+            name: name.into(),
+            consumer_key: "k1".into(),
+            allowed_hosts: vec!["LMS.Example.edu".into()],
+            allow_http: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn add_list_and_read_back_the_secret() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
+        assert_eq!(p.allowed_hosts, vec!["lms.example.edu"]);
+        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret");
+        assert!(!serde_json::to_string(&pb.list_platforms().await.unwrap()).unwrap().contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn keyring_refusal_leaves_no_ledger_row() {
+        let store = Store::open_in_memory().await.unwrap();
+        let pb = Passback {
+            store,
+            secrets: Secrets::unavailable("no session bus"),
+        };
+        let e = pb.add_lti11_platform(lti11("canvas"), "s").await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Keyring);
+        assert!(pb.list_platforms().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn validation_errors_say_what_to_fix() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let mut bad = lti11("has space");
+        assert_eq!(pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err().kind, ErrorKind::Invalid);
+        bad.name = "ok".into();
+        bad.allowed_hosts = vec!["https://lms.example.edu/path".into()];
+        let e = pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err();
+        assert!(e.message.contains("not a host name"), "{}", e.message);
+        bad.allowed_hosts = vec![];
+        assert!(pb.add_lti11_platform(bad, "s").await.unwrap_err().message.contains("--allow-host"));
+        assert_eq!(pb.add_lti11_platform(lti11("x"), "").await.unwrap_err().kind, ErrorKind::Invalid);
+        let e = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "l".into(),
+                    base_url: "http://ltiaas.example.com".into(),
+                },
+                "k",
+            )
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("https"), "{}", e.message);
+        let ok = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "l".into(),
+                    base_url: "https://Your.LTIAAS.com/".into(),
+                },
+                "k",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.base_url.as_deref(), Some("https://Your.LTIAAS.com"));
+        assert_eq!(ok.allowed_hosts, vec!["your.ltiaas.com"]);
+    }
+
+    #[tokio::test]
+    async fn removing_a_platform_with_grades_needs_confirmation_and_clears_the_keyring() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
+        pb.record_manual_grade(ManualGrade {
+            platform: "canvas".into(),
+            context_id: "c".into(),
+            resource_link_id: "r".into(),
+            activity_title: Some("Quiz".into()),
+            points_possible: Some(10.0),
+            lti_user_id: "u".into(),
+            learner_name: None,
+            grade: NewGrade {
+                score_given: 5.0,
+                score_maximum: 10.0,
+                comment: None,
+                result_text: None,
+                result_url: None,
+                submitted_at: None,
+                source: "test".into(),
+            },
+        })
+        .await
+        .unwrap();
+        let e = pb.remove_platform("canvas", false).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        assert!(e.message.contains("--yes"));
+        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret", "nothing removed without confirmation");
+        let r = pb.remove_platform("canvas", true).await.unwrap();
+        assert_eq!((r.contexts, r.grades, r.keyring_entries), (1, 1, 1));
+        assert_eq!(pb.platform_secret(&p).await.unwrap_err().kind, ErrorKind::SecretMissing);
+        assert!(pb.list_grades().await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn db_path_precedence() {
+        let explicit = resolve_db_path(Some(Path::new("/tmp/x.sqlite"))).unwrap();
+        assert_eq!(explicit, PathBuf::from("/tmp/x.sqlite"));
+        assert!(default_db_path().unwrap().ends_with("ledger.sqlite"));
+    }
+}
