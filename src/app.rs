@@ -4,12 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::lti11::client::{self, ClientOptions, Lti11Credentials, OutcomeClient, OutcomeOp, SignedOutcome};
+use crate::lti11::oauth::SignatureMethod;
 use crate::model::{
     ActivityRow, DoctorReport, GradeRow, NewGrade, NewLti11Platform, NewLtiaasPlatform, Overview, Platform,
     PlatformKind, Role,
 };
 use crate::secrets::{SecretRef, Secrets};
 use crate::store::{GradeKey, PlatformInsert, Store};
+use crate::sync::{JournalLink, Lti11Sender, RetryPolicy, SendReport};
 
 /// Environment variable that overrides the ledger location.
 pub const DB_ENV: &str = "PASSBACK_DB";
@@ -58,7 +61,9 @@ pub struct ManualGrade {
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -155,7 +160,11 @@ impl Passback {
         let (scheme, rest) = base
             .split_once("://")
             .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase();
+        let host = rest
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if host.is_empty() {
             return Err(Error::invalid(format!("base URL {base:?} has no host")));
         }
@@ -168,7 +177,11 @@ impl Passback {
                     "base URL {base:?} uses plain http to a non-loopback host; use https://"
                 )));
             }
-            _ => return Err(Error::invalid(format!("base URL {base:?} must start with https://"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "base URL {base:?} must start with https://"
+                )));
+            }
         }
         self.add_platform(
             PlatformInsert {
@@ -319,6 +332,61 @@ impl Passback {
     }
 }
 
+/// Where one LTI 1.1 outcome operation goes (support work outside the ledger's targets).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OneOutcome {
+    pub platform: String,
+    pub sourcedid: String,
+    pub outcome_url: String,
+}
+
+impl Passback {
+    /// An LTI 1.1 platform's signing credentials and policy (secret from the keyring).
+    pub async fn lti11_credentials(&self, platform: &str) -> Result<Lti11Credentials> {
+        let p = self.store.platform_by_name(platform).await?;
+        if p.kind != PlatformKind::Lti11 {
+            return Err(Error::invalid(format!(
+                "platform {platform:?} is an LTIAAS platform; LTI 1.1 outcomes need an lti11 platform"
+            )));
+        }
+        Ok(Lti11Credentials {
+            consumer_key: p.consumer_key.clone().unwrap_or_default(),
+            consumer_secret: self.platform_secret(&p).await?,
+            method: SignatureMethod::HmacSha1,
+            allowed_hosts: p.allowed_hosts.clone(),
+            allow_http: p.allow_http,
+        })
+    }
+
+    /// Sign one operation without sending it (`--dry-run`). The host policy is
+    /// checked first, exactly as for a real send.
+    pub async fn sign_one(&self, t: &OneOutcome, op: &OutcomeOp) -> Result<SignedOutcome> {
+        let creds = self.lti11_credentials(&t.platform).await?;
+        let url = client::check_target(&t.outcome_url, &creds)?;
+        client::sign(&creds, &url, op, &t.sourcedid)
+    }
+
+    /// Send one LTI 1.1 operation through the journal, retrying transient failures.
+    pub async fn send_one(
+        &self,
+        t: &OneOutcome,
+        op: &OutcomeOp,
+        policy: RetryPolicy,
+        opts: ClientOptions,
+    ) -> Result<SendReport> {
+        let creds = self.lti11_credentials(&t.platform).await?;
+        let url = client::check_target(&t.outcome_url, &creds)?;
+        let http = OutcomeClient::new(opts)?;
+        let sender = Lti11Sender {
+            store: &self.store,
+            client: &http,
+            creds: &creds,
+            policy,
+        };
+        sender.send(&url, &t.sourcedid, op, JournalLink::default()).await
+    }
+}
+
 /// The core API handle: a ledger plus a secret store.
 #[derive(Debug, Clone)]
 pub struct Passback {
@@ -346,7 +414,11 @@ mod tests {
         let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
         assert_eq!(p.allowed_hosts, vec!["lms.example.edu"]);
         assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret");
-        assert!(!serde_json::to_string(&pb.list_platforms().await.unwrap()).unwrap().contains("s3cret"));
+        assert!(
+            !serde_json::to_string(&pb.list_platforms().await.unwrap())
+                .unwrap()
+                .contains("s3cret")
+        );
     }
 
     #[tokio::test]
@@ -365,14 +437,26 @@ mod tests {
     async fn validation_errors_say_what_to_fix() {
         let pb = Passback::open_in_memory().await.unwrap();
         let mut bad = lti11("has space");
-        assert_eq!(pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err().kind, ErrorKind::Invalid);
+        assert_eq!(
+            pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
         bad.name = "ok".into();
         bad.allowed_hosts = vec!["https://lms.example.edu/path".into()];
         let e = pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err();
         assert!(e.message.contains("not a host name"), "{}", e.message);
         bad.allowed_hosts = vec![];
-        assert!(pb.add_lti11_platform(bad, "s").await.unwrap_err().message.contains("--allow-host"));
-        assert_eq!(pb.add_lti11_platform(lti11("x"), "").await.unwrap_err().kind, ErrorKind::Invalid);
+        assert!(
+            pb.add_lti11_platform(bad, "s")
+                .await
+                .unwrap_err()
+                .message
+                .contains("--allow-host")
+        );
+        assert_eq!(
+            pb.add_lti11_platform(lti11("x"), "").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
         let e = pb
             .add_ltiaas_platform(
                 NewLtiaasPlatform {
@@ -425,10 +509,17 @@ mod tests {
         let e = pb.remove_platform("canvas", false).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Conflict);
         assert!(e.message.contains("--yes"));
-        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret", "nothing removed without confirmation");
+        assert_eq!(
+            pb.platform_secret(&p).await.unwrap(),
+            "s3cret",
+            "nothing removed without confirmation"
+        );
         let r = pb.remove_platform("canvas", true).await.unwrap();
         assert_eq!((r.contexts, r.grades, r.keyring_entries), (1, 1, 1));
-        assert_eq!(pb.platform_secret(&p).await.unwrap_err().kind, ErrorKind::SecretMissing);
+        assert_eq!(
+            pb.platform_secret(&p).await.unwrap_err().kind,
+            ErrorKind::SecretMissing
+        );
         assert!(pb.list_grades().await.unwrap().is_empty());
     }
 

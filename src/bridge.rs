@@ -20,7 +20,13 @@ use crate::app::Passback;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Commands the UI may call (the desktop shell registers the same names).
-pub const COMMANDS: &[&str] = &["overview", "list_platforms", "list_activities", "list_grades", "doctor"];
+pub const COMMANDS: &[&str] = &[
+    "overview",
+    "list_platforms",
+    "list_activities",
+    "list_grades",
+    "doctor",
+];
 
 /// Run one UI command by name with JSON arguments.
 pub async fn dispatch(pb: &Passback, command: &str, _args: Value) -> Result<Value> {
@@ -82,7 +88,10 @@ pub async fn serve(pb: Passback, listen: SocketAddr, ui_dir: &Path) -> Result<()
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    println!("{}", serde_json::json!({ "url": format!("http://{addr}/"), "db": pb.db_path() }));
+    println!(
+        "{}",
+        serde_json::json!({ "url": format!("http://{addr}/"), "db": pb.db_path() })
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     axum::serve(listener, router(pb, ui_dir))

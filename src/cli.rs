@@ -8,10 +8,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::OneOutcome;
 use crate::app::{ManualGrade, Passback, resolve_db_path};
 use crate::error::{Error, Result};
+use crate::lti11::client::{ClientOptions, OutcomeOp};
+use crate::lti11::pox::{ReplaceResult, ResultData};
+use crate::model::AttemptOutcome;
 use crate::model::{NewGrade, NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
 use crate::secrets::Secrets;
+use crate::sync::{RetryPolicy, SendReport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,8 +49,113 @@ pub enum Command {
     Activities(JsonFlag),
     /// Check the ledger, its schema and the OS keyring.
     Doctor(JsonFlag),
+    /// Send one LTI 1.1 replaceResult (a score, optionally with Canvas result data).
+    #[command(name = "send-one")]
+    SendOne(SendOneArgs),
+    /// Read what the LMS holds for one sourcedid (LTI 1.1 readResult).
+    #[command(name = "read-one")]
+    ReadOne(OneTargetArgs),
+    /// Delete the LMS's result for one sourcedid (LTI 1.1 deleteResult).
+    #[command(name = "delete-one")]
+    DeleteOne(OneTargetArgs),
+    /// Run the sandbox LMS on loopback (prints one JSON line with its URLs and credentials).
+    Sandbox(SandboxArgs),
     /// Serve the desktop UI to a browser on loopback (for browser tests and support sessions).
     UiServer(UiServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OneTargetArgs {
+    /// The LTI 1.1 platform whose consumer key and secret sign the request.
+    #[arg(long)]
+    pub platform: String,
+    /// The lis_result_sourcedid from the launch.
+    #[arg(long)]
+    pub sourcedid: String,
+    /// The lis_outcome_service_url from the launch.
+    #[arg(long = "outcome-url", value_name = "URL")]
+    pub outcome_url: String,
+    /// Print the exact signed request instead of sending it (never shows the secret).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Attempts for transient failures (5xx, timeouts, 429), each signed afresh.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: u32,
+    /// Longest wait between attempts, in seconds (a longer Retry-After stops the run).
+    #[arg(long, default_value_t = 60)]
+    pub max_wait: u64,
+    /// Total timeout of one request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendOneArgs {
+    #[command(flatten)]
+    pub target: OneTargetArgs,
+    /// The score, 0.0 to 1.0 (the LTI 1.1 resultScore).
+    #[arg(long)]
+    pub score: Option<f64>,
+    /// Canvas resultData text (only if the launch advertised text).
+    #[arg(long, conflicts_with_all = ["url", "lti_launch_url"])]
+    pub text: Option<String>,
+    /// Canvas resultData URL (only if the launch advertised url).
+    #[arg(long, conflicts_with = "lti_launch_url")]
+    pub url: Option<String>,
+    /// Canvas resultData ltiLaunchUrl.
+    #[arg(long)]
+    pub lti_launch_url: Option<String>,
+    /// Canvas resultTotalScore: raw points (Canvas then ignores --score).
+    #[arg(long)]
+    pub total_score: Option<f64>,
+    /// Canvas submissionDetails/submittedAt (ISO 8601).
+    #[arg(long)]
+    pub submitted_at: Option<String>,
+    /// Canvas prioritizeNonToolGrade: do not overwrite a grade a person gave.
+    #[arg(long)]
+    pub prioritize_non_tool_grade: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Which LMS to imitate.
+    #[arg(long, value_enum, default_value_t = crate::sandbox::Dialect::Canvas)]
+    pub dialect: crate::sandbox::Dialect,
+    /// Seed for generated credentials and fault rates (same seed, same run).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value = "passback-sandbox")]
+    pub consumer_key: String,
+    /// Consumer secret (default: derived from the seed).
+    #[arg(long)]
+    pub consumer_secret: Option<String>,
+    /// File of valid sourcedids, one per line (optionally `<sourcedid> <state>`).
+    #[arg(long, value_name = "FILE")]
+    pub sourcedids: Option<PathBuf>,
+    /// Register these sourcedids as valid (repeatable).
+    #[arg(long = "sourcedid", value_name = "ID")]
+    pub sourcedid: Vec<String>,
+    /// The sandbox clock minus the real clock, in seconds (practise clock skew).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub clock_offset: i64,
+    /// Fail requests at random: KIND:RATE with KIND one of 500, 503, 429, hang, reset, malformed, html.
+    #[arg(long = "fault", value_name = "KIND:RATE")]
+    pub faults: Vec<crate::sandbox::faults::FaultRate>,
+    /// Fail the next requests in this order (repeatable), before any random fault.
+    #[arg(long = "fail-next", value_name = "KIND")]
+    pub fail_next: Vec<crate::sandbox::faults::Fault>,
+    /// Added latency per request in ms: N or MIN-MAX.
+    #[arg(long, value_name = "MS")]
+    pub latency_ms: Option<String>,
+    /// Retry-After seconds on 429 and 503 answers.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after: u64,
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +306,10 @@ fn read_secret(secret_env: Option<&str>, what: &str) -> Result<String> {
         s
     };
     // Drop one trailing newline (from `echo` or a file), keep everything else.
-    let secret = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw);
+    let secret = raw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&raw);
     if secret.is_empty() {
         return Err(Error::invalid(format!(
             "no {what} given: pipe it on stdin (printf 'secret' | passback ...) or use --secret-env VAR"
@@ -282,7 +395,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&p)?;
             } else {
-                println!("Added platform {}. The secret is in the OS keyring ({}).", platform_summary(&p), p.secret_ref);
+                println!(
+                    "Added platform {}. The secret is in the OS keyring ({}).",
+                    platform_summary(&p),
+                    p.secret_ref
+                );
             }
         }
         Command::Platform(PlatformCmd::AddLtiaas {
@@ -293,11 +410,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             let secret = read_secret(secret_env.as_deref(), "LTIAAS API key")?;
             let pb = open(db).await?;
-            let p = pb.add_ltiaas_platform(NewLtiaasPlatform { name, base_url }, &secret).await?;
+            let p = pb
+                .add_ltiaas_platform(NewLtiaasPlatform { name, base_url }, &secret)
+                .await?;
             if json {
                 print_json(&p)?;
             } else {
-                println!("Added platform {}. The API key is in the OS keyring ({}).", platform_summary(&p), p.secret_ref);
+                println!(
+                    "Added platform {}. The API key is in the OS keyring ({}).",
+                    platform_summary(&p),
+                    p.secret_ref
+                );
             }
         }
         Command::Platform(PlatformCmd::List(f)) => {
@@ -316,13 +439,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         vec![
                             p.name.clone(),
                             p.kind.as_str().into(),
-                            p.consumer_key.clone().or_else(|| p.base_url.clone()).unwrap_or_default(),
+                            p.consumer_key
+                                .clone()
+                                .or_else(|| p.base_url.clone())
+                                .unwrap_or_default(),
                             p.allowed_hosts.join(","),
-                            if p.allow_http { "yes".into() } else { "loopback only".into() },
+                            if p.allow_http {
+                                "yes".into()
+                            } else {
+                                "loopback only".into()
+                            },
                         ]
                     })
                     .collect::<Vec<_>>();
-                print_table(&["NAME", "KIND", "KEY / BASE URL", "ALLOWED HOSTS", "PLAIN HTTP"], &rows);
+                print_table(
+                    &["NAME", "KIND", "KEY / BASE URL", "ALLOWED HOSTS", "PLAIN HTTP"],
+                    &rows,
+                );
             }
         }
         Command::Platform(PlatformCmd::Remove { name, yes }) => {
@@ -351,7 +484,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         vec![
                             g.platform.clone(),
                             g.context_id.clone(),
-                            g.activity_title.clone().unwrap_or_else(|| g.resource_link_id.clone()),
+                            g.activity_title
+                                .clone()
+                                .unwrap_or_else(|| g.resource_link_id.clone()),
                             g.learner_name.clone().unwrap_or_else(|| g.lti_user_id.clone()),
                             format!("{}/{}", fmt_score(g.score_given), fmt_score(g.score_maximum)),
                             format!("v{}", g.version),
@@ -361,7 +496,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     })
                     .collect::<Vec<_>>();
                 print_table(
-                    &["PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL"],
+                    &[
+                        "PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL",
+                    ],
                     &rows,
                 );
             }
@@ -400,7 +537,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .await?;
             if created {
-                println!("Recorded grade {}/{} as version {}.", fmt_score(g.score_given), fmt_score(g.score_maximum), g.version);
+                println!(
+                    "Recorded grade {}/{} as version {}.",
+                    fmt_score(g.score_given),
+                    fmt_score(g.score_maximum),
+                    g.version
+                );
             } else {
                 println!("Unchanged: version {} already holds this grade.", g.version);
             }
@@ -426,7 +568,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         ]
                     })
                     .collect::<Vec<_>>();
-                print_table(&["PLATFORM", "CONTEXT", "RESOURCE LINK", "TITLE", "POINTS", "GRADES"], &rows);
+                print_table(
+                    &[
+                        "PLATFORM",
+                        "CONTEXT",
+                        "RESOURCE LINK",
+                        "TITLE",
+                        "POINTS",
+                        "GRADES",
+                    ],
+                    &rows,
+                );
             }
         }
         Command::Doctor(f) => {
@@ -437,7 +589,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!("Passback {}", d.passback_version);
                 println!("Ledger:   {}", d.db_path);
-                println!("Schema:   version {} (this build knows {})", d.schema_version, d.schema_latest);
+                println!(
+                    "Schema:   version {} (this build knows {})",
+                    d.schema_version, d.schema_latest
+                );
                 println!("SQLite:   {}", d.sqlite_version);
                 println!("Keyring:  {}", if d.keyring_ok { "ok" } else { "NOT AVAILABLE" });
                 println!("          {}", d.keyring_detail);
@@ -446,6 +601,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::SendOne(a) => {
+            let data = match (a.text, a.url, a.lti_launch_url) {
+                (Some(t), _, _) => Some(ResultData::Text(t)),
+                (_, Some(u), _) => Some(ResultData::Url(u)),
+                (_, _, Some(u)) => Some(ResultData::LtiLaunchUrl(u)),
+                _ => None,
+            };
+            if a.score.is_none() && data.is_none() && a.submitted_at.is_none() && a.total_score.is_none() {
+                return Err(Error::invalid(
+                    "nothing to send: give --score (0.0 to 1.0) and/or --text, --url, --total-score, --submitted-at",
+                ));
+            }
+            let op = OutcomeOp::Replace(Box::new(ReplaceResult {
+                message_identifier: String::new(),
+                sourcedid: String::new(),
+                score: a.score,
+                result_data: data,
+                result_total_score: a.total_score,
+                submitted_at: a.submitted_at,
+                prioritize_non_tool_grade: a.prioritize_non_tool_grade,
+                needs_additional_review: false,
+            }));
+            return one_outcome(db, &a.target, op).await;
+        }
+        Command::ReadOne(a) => return one_outcome(db, &a, OutcomeOp::Read).await,
+        Command::DeleteOne(a) => return one_outcome(db, &a, OutcomeOp::Delete).await,
+        Command::Sandbox(a) => run_sandbox(a).await?,
         Command::UiServer(a) => {
             if !a.listen.ip().is_loopback() {
                 return Err(Error::invalid(format!(
@@ -458,4 +640,139 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn one_outcome(db: Option<&std::path::Path>, a: &OneTargetArgs, op: OutcomeOp) -> Result<ExitCode> {
+    let pb = open(db).await?;
+    let target = OneOutcome {
+        platform: a.platform.clone(),
+        sourcedid: a.sourcedid.clone(),
+        outcome_url: a.outcome_url.clone(),
+    };
+    if a.dry_run {
+        let signed = pb.sign_one(&target, &op).await?;
+        if a.json {
+            print_json(&serde_json::json!({
+                "url": signed.url.as_str(),
+                "authorization": signed.authorization,
+                "body": signed.body,
+                "base_string": signed.base_string,
+                "message_identifier": signed.message_identifier,
+            }))?;
+        } else {
+            println!("{}", signed.to_http_text());
+            eprintln!(
+                "\n(dry run: nothing was sent; a real send signs again with a fresh nonce and timestamp)"
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let policy = RetryPolicy {
+        max_attempts: a.attempts,
+        max_wait: std::time::Duration::from_secs(a.max_wait),
+        ..RetryPolicy::default()
+    };
+    let opts = ClientOptions {
+        total_timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        ..ClientOptions::default()
+    };
+    let report = pb.send_one(&target, &op, policy, opts).await?;
+    print_report(&report, a.json)?;
+    Ok(if report.confirmed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_report(r: &SendReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    for (i, at) in r.attempts.iter().enumerate() {
+        let waited = if at.waited_before_ms > 0 {
+            format!(" after waiting {:.1} s", at.waited_before_ms as f64 / 1000.0)
+        } else {
+            String::new()
+        };
+        let status = at
+            .http_status
+            .map(|s| format!("HTTP {s}"))
+            .unwrap_or_else(|| "no answer".into());
+        let line = format!(
+            "attempt {} (journal #{}){waited}: {status}, {}: {}",
+            i + 1,
+            at.attempt_id,
+            at.outcome.as_str(),
+            at.description
+        );
+        if at.outcome == AttemptOutcome::Success {
+            println!("{line}")
+        } else {
+            eprintln!("{line}")
+        }
+    }
+    if r.confirmed {
+        match (r.operation, r.read_score) {
+            ("readResult", Some(v)) => println!("The LMS holds score {v}."),
+            ("readResult", None) => println!("The LMS holds no grade for this sourcedid."),
+            _ => println!("The LMS confirmed the {}.", r.operation),
+        }
+    } else {
+        let class = r.error_class.map(|c| c.as_str()).unwrap_or("unconfirmed");
+        eprintln!("error [{class}]: {}", r.description);
+        if let Some(h) = &r.fix_hint {
+            eprintln!("hint: {h}");
+        }
+    }
+    Ok(())
+}
+
+async fn run_sandbox(a: SandboxArgs) -> Result<()> {
+    use crate::sandbox::{Sandbox, SandboxConfig, faults::FaultConfig, read_sourcedids_file};
+    let latency_ms = match a.latency_ms.as_deref() {
+        None => None,
+        Some(v) => {
+            let parse = |x: &str| {
+                x.trim().parse::<u64>().map_err(|_| {
+                    Error::invalid(format!("--latency-ms {v:?}: use N or MIN-MAX in milliseconds"))
+                })
+            };
+            Some(match v.split_once('-') {
+                Some((lo, hi)) => (parse(lo)?, parse(hi)?),
+                None => (parse(v)?, parse(v)?),
+            })
+        }
+    };
+    let mut cfg = SandboxConfig::new(a.dialect, a.seed);
+    cfg.listen = a.listen;
+    cfg.consumer_key = a.consumer_key;
+    if let Some(s) = a.consumer_secret {
+        cfg.consumer_secret = s;
+    }
+    cfg.clock_offset_secs = a.clock_offset;
+    cfg.faults = FaultConfig {
+        script: a.fail_next,
+        rates: a.faults,
+        latency_ms,
+        retry_after_secs: Some(a.retry_after),
+    };
+    cfg.sourcedids = a.sourcedid;
+    let extra = match &a.sourcedids {
+        Some(f) => read_sourcedids_file(f)?,
+        None => Vec::new(),
+    };
+    let sb = Sandbox::start(cfg).await?;
+    if !extra.is_empty() {
+        sb.register(&extra).await;
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&sb.info).map_err(|e| Error::internal(e.to_string()))?
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    sb.stop().await;
+    Ok(())
 }

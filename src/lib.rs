@@ -6,10 +6,13 @@ pub mod app;
 pub mod bridge;
 pub mod cli;
 pub mod error;
+pub mod lti11;
 pub mod model;
 pub mod net;
+pub mod sandbox;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 
 pub use app::Passback;
 pub use error::{Error, ErrorKind, Result};

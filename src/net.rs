@@ -25,10 +25,23 @@ mod tests {
 
     #[test]
     fn loopback_detection() {
-        for h in ["localhost", "127.0.0.1", "127.1.2.3:8080", "[::1]:9", "::1", "LOCALHOST:80"] {
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "127.1.2.3:8080",
+            "[::1]:9",
+            "::1",
+            "LOCALHOST:80",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["example.com", "10.0.0.1", "128.0.0.1", "[::2]", "localhost.example.com"] {
+        for h in [
+            "example.com",
+            "10.0.0.1",
+            "128.0.0.1",
+            "[::2]",
+            "localhost.example.com",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

@@ -36,7 +36,12 @@ impl SecretRef {
     }
 
     /// The reference for an LTIAAS service key of (platform, context, resource link).
-    pub fn service_key(ledger_id: &str, platform_name: &str, context_id: &str, resource_link_id: &str) -> Self {
+    pub fn service_key(
+        ledger_id: &str,
+        platform_name: &str,
+        context_id: &str,
+        resource_link_id: &str,
+    ) -> Self {
         Self {
             service: SERVICE.into(),
             account: format!(
@@ -115,11 +120,7 @@ impl Secrets {
     /// The platform's native keyring. Probing happens here; failures are kept
     /// and reported on use, so read-only commands still work without a keyring.
     pub async fn os() -> Self {
-        let made = tokio::time::timeout(
-            KEYRING_TIMEOUT,
-            tokio::task::spawn_blocking(native_store),
-        )
-        .await;
+        let made = tokio::time::timeout(KEYRING_TIMEOUT, tokio::task::spawn_blocking(native_store)).await;
         let store = match made {
             Ok(Ok(r)) => r,
             Ok(Err(join)) => Err(format!("keyring probe panicked: {join}")),
@@ -170,7 +171,9 @@ impl Secrets {
             let back = self.get(&probe).await?;
             self.delete(&probe).await?;
             if back != value {
-                return Err(Error::keyring("the keyring returned a different value than was stored"));
+                return Err(Error::keyring(
+                    "the keyring returned a different value than was stored",
+                ));
             }
             Ok(())
         }
@@ -243,13 +246,15 @@ fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
 
 #[cfg(target_os = "macos")]
 fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
-    apple_native_keyring_store::keychain::Store::new().map_err(|e| format!("macOS Keychain: {e}"))
+    apple_native_keyring_store::keychain::Store::new()
+        .map_err(|e| format!("macOS Keychain: {e}"))
         .map(|s| s as Arc<CredentialStore>)
 }
 
 #[cfg(target_os = "windows")]
 fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
-    windows_native_keyring_store::Store::new().map_err(|e| format!("Windows Credential Manager: {e}"))
+    windows_native_keyring_store::Store::new()
+        .map_err(|e| format!("Windows Credential Manager: {e}"))
         .map(|s| s as Arc<CredentialStore>)
 }
 

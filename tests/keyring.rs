@@ -42,7 +42,10 @@ async fn entries_of_two_ledgers_do_not_collide() {
 fn uuid() -> String {
     format!(
         "{:x}-{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
         std::process::id()
     )
 }

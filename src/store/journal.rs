@@ -86,7 +86,9 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(Error::conflict(format!("attempt {id} is unknown or already finished")));
+            return Err(Error::conflict(format!(
+                "attempt {id} is unknown or already finished"
+            )));
         }
         Ok(())
     }

@@ -225,7 +225,8 @@ impl Store {
             ext_prioritize_non_tool_grade_accepted: r
                 .try_get::<i64, _>("ext_prioritize_non_tool_grade_accepted")?
                 != 0,
-            ext_needs_additional_review_accepted: r.try_get::<i64, _>("ext_needs_additional_review_accepted")?
+            ext_needs_additional_review_accepted: r
+                .try_get::<i64, _>("ext_needs_additional_review_accepted")?
                 != 0,
             service_key_ref: r.try_get("service_key_ref")?,
             learned_at: r.try_get("learned_at")?,
@@ -403,11 +404,10 @@ impl Store {
     }
 
     pub async fn grade_count(&self) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT activity_ref, learner_ref FROM grades)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM (SELECT DISTINCT activity_ref, learner_ref FROM grades)")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n)
     }
 }

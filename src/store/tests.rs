@@ -36,7 +36,10 @@ fn grade(score: f64, max: f64) -> NewGrade {
 }
 
 async fn key(s: &Store, pid: i64) -> GradeKey {
-    let c = s.upsert_context(pid, "ctx-1", Some("Biology 101"), None).await.unwrap();
+    let c = s
+        .upsert_context(pid, "ctx-1", Some("Biology 101"), None)
+        .await
+        .unwrap();
     let a = s
         .upsert_activity(c.id, "rl-1", Some("Quiz 1"), Some(10.0), None)
         .await
@@ -61,11 +64,21 @@ async fn migrations_apply_on_a_file_and_reopen_cleanly() {
     platform(&s, "p1").await;
     s.close().await;
     let s2 = Store::open(&path).await.unwrap();
-    assert_eq!(s2.ledger_id().await.unwrap(), id, "ledger id is stable across opens");
+    assert_eq!(
+        s2.ledger_id().await.unwrap(),
+        id,
+        "ledger id is stable across opens"
+    );
     assert_eq!(s2.list_platforms().await.unwrap().len(), 1);
-    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(s2.pool()).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(s2.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys").fetch_one(s2.pool()).await.unwrap();
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(s2.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
 }
 
@@ -145,7 +158,10 @@ async fn invalid_grades_are_refused() {
     let pid = platform(&s, "p").await;
     let k = key(&s, pid).await;
     for g in [grade(-1.0, 10.0), grade(1.0, 0.0), grade(f64::NAN, 1.0)] {
-        assert_eq!(s.record_grade(k, &g).await.unwrap_err().kind, crate::ErrorKind::Invalid);
+        assert_eq!(
+            s.record_grade(k, &g).await.unwrap_err().kind,
+            crate::ErrorKind::Invalid
+        );
     }
     let mut both = grade(1.0, 1.0);
     both.result_text = Some("t".into());
@@ -205,7 +221,10 @@ async fn outcome_target_upsert_newest_wins_and_status_follows_attempts() {
     s.finish_attempt(id, &failed).await.unwrap();
     let rows = s.list_grade_rows().await.unwrap();
     assert_eq!(rows[0].status, GradeStatus::Failed);
-    assert_eq!(rows[0].status_detail.as_deref(), Some("User is no longer in course"));
+    assert_eq!(
+        rows[0].status_detail.as_deref(),
+        Some("User is no longer in course")
+    );
     let done = s.attempt(id).await.unwrap();
     assert_eq!(done.http_status, Some(422));
     assert_eq!(done.error_class, Some(ErrorClass::Permanent));
@@ -251,8 +270,14 @@ async fn deleting_a_platform_cascades_to_everything_under_it() {
     let mut tx = s.begin().await.unwrap();
     Store::delete_platform(&mut tx, pid).await.unwrap();
     tx.commit().await.unwrap();
-    let (grades,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM grades").fetch_one(s.pool()).await.unwrap();
+    let (grades,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM grades")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(grades, 1, "only the other platform's grade remains");
-    let (learners,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM learners").fetch_one(s.pool()).await.unwrap();
+    let (learners,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM learners")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(learners, 1);
 }
