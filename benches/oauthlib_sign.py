@@ -30,7 +30,8 @@ def main():
     client = Client("key", client_secret="secret", signature_method=SIGNATURE_HMAC,
                     signature_type=SIGNATURE_TYPE_AUTH_HEADER)
     # Sanity: oauthlib adds the body hash for non-form bodies.
-    _, h, _ = client.sign(URL, "POST", "x", {"Content-Type": "application/xml"})
+    body = TEMPLATE.format(mid="1", sid="3124567", score="0.92")
+    _, h, _ = client.sign(URL, "POST", body, {"Content-Type": "application/xml"})
     assert "oauth_body_hash" in h["Authorization"], h
     best = 0.0
     for _ in range(3):

@@ -19,9 +19,14 @@ py_ops=$($PIN "$VENV/bin/python" benches/oauthlib_sign.py 3)
 echo "oauthlib: $py_ops ops/s"
 
 echo "== passback (criterion, release)"
-$PIN cargo bench --quiet --bench sign_replace -- --warm-up-time 1 --measurement-time 3 >/dev/null
-est="$TARGET_DIR/criterion/sign_replace_result/new/estimates.json"
-ns=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate'])" "$est")
-rs_ops=$(python3 -c "print(round(1e9/float('$ns')))")
-echo "passback: $rs_ops ops/s (mean $(python3 -c "print(round(float('$ns')))") ns per operation)"
-python3 -c "print(f'ratio: passback is {int(\"$rs_ops\")/float(\"$py_ops\"):.1f}x oauthlib')"
+cargo bench --quiet --bench sign_replace --no-run 2>/dev/null   # build on all cores, measure on one
+$PIN cargo bench --quiet --bench sign_replace -- --warm-up-time 1 --measurement-time 3 >/dev/null 2>&1
+python3 - "$TARGET_DIR/criterion/sign_replace_result/new/estimates.json" "$py_ops" <<'PY'
+import json, sys
+est = json.load(open(sys.argv[1]))
+ns = est["mean"]["point_estimate"]
+rs_ops = 1e9 / ns
+py_ops = float(sys.argv[2])
+print(f"passback: {rs_ops:,.0f} ops/s ({ns:,.0f} ns per operation, one core)")
+print(f"ratio: passback is {rs_ops / py_ops:.1f}x oauthlib")
+PY

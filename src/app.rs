@@ -310,6 +310,12 @@ impl Passback {
     pub async fn overview(&self) -> Result<Overview> {
         Ok(Overview {
             db_path: self.db_path(),
+            workspace: self
+                .store
+                .meta("workspace")
+                .await?
+                .unwrap_or_else(|| "ledger".into()),
+            sandbox_url: self.store.meta("sandbox_url").await?,
             platforms: self.store.list_platforms().await?,
             activities: self.store.list_activity_rows().await?,
             grade_count: self.store.grade_count().await?,

@@ -60,6 +60,9 @@ pub enum Command {
     DeleteOne(OneTargetArgs),
     /// Run the sandbox LMS on loopback (prints one JSON line with its URLs and credentials).
     Sandbox(SandboxArgs),
+    /// Open the demo workspace (a practice ledger wired to a built-in sandbox LMS) and keep
+    /// the sandbox running until Ctrl-C. Uses --db if given, else demo.sqlite in the data folder.
+    Demo,
     /// Serve the desktop UI to a browser on loopback (for browser tests and support sessions).
     UiServer(UiServerArgs),
 }
@@ -628,6 +631,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::ReadOne(a) => return one_outcome(db, &a, OutcomeOp::Read).await,
         Command::DeleteOne(a) => return one_outcome(db, &a, OutcomeOp::Delete).await,
         Command::Sandbox(a) => run_sandbox(a).await?,
+        Command::Demo => {
+            let path = match db {
+                Some(p) => p.to_path_buf(),
+                None => crate::demo::default_demo_path()?,
+            };
+            let demo = crate::demo::open(&path, Secrets::os().await).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "db": path.display().to_string(),
+                    "platform": crate::demo::DEMO_PLATFORM,
+                    "sandbox": demo.sandbox.info,
+                })
+            );
+            eprintln!(
+                "Demo workspace ready. In another terminal: passback --db {} grades\nPress Ctrl-C to stop the sandbox LMS.",
+                path.display()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            demo.sandbox.stop().await;
+        }
         Command::UiServer(a) => {
             if !a.listen.ip().is_loopback() {
                 return Err(Error::invalid(format!(

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod bridge;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod lti11;
 pub mod model;

@@ -252,6 +252,10 @@ pub struct ActivityRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
     pub db_path: String,
+    /// `ledger`, or `demo` for the demo workspace.
+    pub workspace: String,
+    /// The sandbox LMS the demo workspace talks to.
+    pub sandbox_url: Option<String>,
     pub platforms: Vec<Platform>,
     pub activities: Vec<ActivityRow>,
     pub grade_count: i64,

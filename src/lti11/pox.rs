@@ -151,7 +151,12 @@ pub struct ReplaceResult {
 
 /// A fresh `imsx_messageIdentifier`: a random (v4) UUID as 32 lower-case hex digits.
 pub fn new_message_identifier() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    // Random bytes from the thread-local CSPRNG (no system call per identifier).
+    let bytes: [u8; 16] = rand::random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 /// Formats a score for `resultScore/textString`.

@@ -232,6 +232,19 @@ impl Sandbox {
         }
     }
 
+    /// Store a result as if a replaceResult had set it (demo restarts, test set-up).
+    pub async fn put_result(&self, sourcedid: &str, score: f64) {
+        let mut s = self.state.lock().await;
+        s.results.insert(
+            sourcedid.to_string(),
+            StoredResult {
+                score: Some(score),
+                updated_at: crate::store::now_rfc3339(),
+                ..StoredResult::default()
+            },
+        );
+    }
+
     /// Stop serving and wait for the server task.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

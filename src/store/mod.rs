@@ -123,6 +123,26 @@ impl Store {
         Ok(id)
     }
 
+    /// A ledger-wide setting (e.g. `workspace` = `demo`).
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM ledger_meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64> {
         let (v,): (Option<i64>,) =
