@@ -116,7 +116,14 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
     let pb = Passback::open(db_path, secrets).await?;
     pb.store().set_meta("workspace", "demo").await?;
     pb.store().set_meta("sandbox_url", &sandbox.info.base_url).await?;
-    if pb.store().platform_by_name(DEMO_PLATFORM).await.is_err() {
+    if let Ok(existing) = pb.store().platform_by_name(DEMO_PLATFORM).await {
+        // The keyring may be a different one than last time (a throw-away session
+        // keyring): put the sandbox's secret back where the ledger's reference points.
+        let secret_ref = crate::secrets::SecretRef::parse(&existing.secret_ref)?;
+        pb.secrets()
+            .set(&secret_ref, &sandbox.info.consumer_secret)
+            .await?;
+    } else {
         pb.add_lti11_platform(
             NewLti11Platform {
                 name: DEMO_PLATFORM.into(),

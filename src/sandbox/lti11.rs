@@ -182,16 +182,12 @@ fn refuse(
                 )
             }
         },
-        Dialect::Moodle => {
-            let desc = match r {
-                ContentType(_) | Auth(_) => "Message signature not valid".to_string(),
-                BadXml(_) => "Invalid XML content".into(),
-                UnknownSourcedid => "SourcedId hash not valid".into(),
-                State(SourcedidState::UserNotInCourse) => "User is not enrolled in the course".into(),
-                State(_) => "Tool does not accept grades".into(),
-                NoScore | UnparseableScore(_) => "Score must be numeric".into(),
-                BadScore(_) => "Score not between 0.0 and 1.0".into(),
-                Unsupported(_) => format!("{op} is not supported"),
+        // Moodle and Sakai answer every failure with HTTP 200 and a POX failure.
+        Dialect::Moodle | Dialect::Sakai => {
+            let desc = if dialect == Dialect::Moodle {
+                moodle_words(r, op)
+            } else {
+                sakai_words(r, consumer_key)
             };
             let major = if matches!(r, Unsupported(_)) {
                 CodeMajor::Unsupported
@@ -210,47 +206,47 @@ fn refuse(
                 None,
             )
         }
-        Dialect::Sakai => {
-            let desc = match r {
-                ContentType(ct) => {
-                    format!("Invalid POX request: Content Type must be application/xml (got {ct})")
-                }
-                Auth(VerifyError::BodyHashMismatch) => {
-                    "Invalid POX request: Body hash does not match header".into()
-                }
-                Auth(VerifyError::MissingParameter(p)) if p == "oauth_body_hash" => {
-                    "Invalid POX request: Did not find oauth_body_hash".into()
-                }
-                Auth(e) => format!("Could not validate the OAuth signature for {consumer_key}: {e}"),
-                BadXml(e) => format!("Invalid POX request: Could not parse XML: {e}"),
-                UnknownSourcedid => "Invalid sourcedid: not recognised by this site".into(),
-                State(SourcedidState::UserNotInCourse) => {
-                    "Unable to store grade: user is not enrolled in the site".into()
-                }
-                State(SourcedidState::CourseConcluded) => "Unable to store grade: the site is closed".into(),
-                State(_) => "Unable to store grade: the assignment does not accept grades".into(),
-                NoScore => "Missing required data: result_resultscore_textstring".into(),
-                UnparseableScore(s) => format!("Unable to store grade: Grade is not a number: {s}"),
-                BadScore(s) => format!("Unable to store grade: Grade out of range: {s}"),
-                Unsupported(o) => format!("Operation not supported: {o}"),
-            };
-            let major = if matches!(r, Unsupported(_)) {
-                CodeMajor::Unsupported
-            } else {
-                CodeMajor::Failure
-            };
-            pox_response(
-                dialect,
-                StatusCode::OK,
-                message_id,
-                major,
-                &desc,
-                msg_ref,
-                op,
-                None,
-                None,
-            )
+    }
+}
+
+/// Moodle's `imsx_description` for a refusal (mod/lti/servicelib.php wording).
+fn moodle_words(r: &Refusal, op: &str) -> String {
+    use Refusal::*;
+    match r {
+        ContentType(_) | Auth(_) => "Message signature not valid".to_string(),
+        BadXml(_) => "Invalid XML content".into(),
+        UnknownSourcedid => "SourcedId hash not valid".into(),
+        State(SourcedidState::UserNotInCourse) => "User is not enrolled in the course".into(),
+        State(_) => "Tool does not accept grades".into(),
+        NoScore | UnparseableScore(_) => "Score must be numeric".into(),
+        BadScore(_) => "Score not between 0.0 and 1.0".into(),
+        Unsupported(_) => format!("{op} is not supported"),
+    }
+}
+
+/// Sakai's `imsx_description` for a refusal (`<bundle text>: <detail>` style).
+fn sakai_words(r: &Refusal, consumer_key: &str) -> String {
+    use Refusal::*;
+    match r {
+        ContentType(ct) => {
+            format!("Invalid POX request: Content Type must be application/xml (got {ct})")
         }
+        Auth(VerifyError::BodyHashMismatch) => "Invalid POX request: Body hash does not match header".into(),
+        Auth(VerifyError::MissingParameter(p)) if p == "oauth_body_hash" => {
+            "Invalid POX request: Did not find oauth_body_hash".into()
+        }
+        Auth(e) => format!("Could not validate the OAuth signature for {consumer_key}: {e}"),
+        BadXml(e) => format!("Invalid POX request: Could not parse XML: {e}"),
+        UnknownSourcedid => "Invalid sourcedid: not recognised by this site".into(),
+        State(SourcedidState::UserNotInCourse) => {
+            "Unable to store grade: user is not enrolled in the site".into()
+        }
+        State(SourcedidState::CourseConcluded) => "Unable to store grade: the site is closed".into(),
+        State(_) => "Unable to store grade: the assignment does not accept grades".into(),
+        NoScore => "Missing required data: result_resultscore_textstring".into(),
+        UnparseableScore(s) => format!("Unable to store grade: Grade is not a number: {s}"),
+        BadScore(s) => format!("Unable to store grade: Grade out of range: {s}"),
+        Unsupported(o) => format!("Operation not supported: {o}"),
     }
 }
 
