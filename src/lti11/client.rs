@@ -167,6 +167,57 @@ pub fn check_target(outcome_url: &str, creds: &Lti11Credentials) -> Result<Url> 
     Ok(url)
 }
 
+/// Check that a replaceResult uses only the Canvas extensions the launch advertised
+/// (`ext_outcome_data_values_accepted` and the `ext_outcome_*_accepted` flags); an LMS
+/// that did not advertise an extension may reject or silently drop it.
+pub fn check_extensions(target: &crate::model::OutcomeTarget, r: &ReplaceResult) -> Result<()> {
+    use super::pox::ResultData;
+    if let Some(data) = &r.result_data {
+        let kind = match data {
+            ResultData::Text(_) => "text",
+            ResultData::Url(_) => "url",
+            ResultData::LtiLaunchUrl(_) => "ltiLaunchUrl",
+        };
+        let accepted = target.ext_outcome_data_values_accepted.as_deref().unwrap_or("");
+        if !accepted.split(',').any(|k| k.trim().eq_ignore_ascii_case(kind)) {
+            return Err(Error::invalid(format!(
+                "the launch did not advertise result data of kind {kind} (ext_outcome_data_values_accepted = \
+                 {accepted:?}); send the score without it"
+            )));
+        }
+    }
+    let flags = [
+        (
+            r.result_total_score.is_some(),
+            target.ext_result_total_score_accepted,
+            "ext_outcome_result_total_score_accepted",
+        ),
+        (
+            r.submitted_at.is_some(),
+            target.ext_submitted_at_accepted,
+            "ext_outcome_submission_submitted_at_accepted",
+        ),
+        (
+            r.prioritize_non_tool_grade,
+            target.ext_prioritize_non_tool_grade_accepted,
+            "ext_outcome_submission_prioritize_non_tool_grade_accepted",
+        ),
+        (
+            r.needs_additional_review,
+            target.ext_needs_additional_review_accepted,
+            "ext_outcome_submission_needs_additional_review_accepted",
+        ),
+    ];
+    for (used, accepted, param) in flags {
+        if used && !accepted {
+            return Err(Error::invalid(format!(
+                "the launch did not advertise {param}; this LMS may not accept that extension"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Build and sign one request with a fresh nonce, timestamp and message identifier.
 pub fn sign(creds: &Lti11Credentials, url: &Url, op: &OutcomeOp, sourcedid: &str) -> Result<SignedOutcome> {
     let message_identifier = pox::new_message_identifier();
@@ -477,6 +528,40 @@ mod tests {
         assert!(
             a.to_http_text()
                 .starts_with("POST /o?a=1 HTTP/1.1\r\nHost: lms.example.edu\r\n")
+        );
+    }
+
+    #[test]
+    fn extensions_are_sent_only_when_the_launch_advertised_them() {
+        use crate::lti11::pox::ResultData;
+        let mut t = crate::model::OutcomeTarget {
+            ext_outcome_data_values_accepted: Some("url, text".into()),
+            ..Default::default()
+        };
+        let mut r = ReplaceResult {
+            score: Some(0.5),
+            result_data: Some(ResultData::Text("essay".into())),
+            ..ReplaceResult::default()
+        };
+        assert!(check_extensions(&t, &r).is_ok());
+        r.result_data = Some(ResultData::LtiLaunchUrl("https://tool/x".into()));
+        assert!(
+            check_extensions(&t, &r)
+                .unwrap_err()
+                .message
+                .contains("ltiLaunchUrl")
+        );
+        r.result_data = None;
+        r.submitted_at = Some("2026-11-20T10:00:00Z".into());
+        let e = check_extensions(&t, &r).unwrap_err();
+        assert!(e.message.contains("submitted_at_accepted"), "{}", e.message);
+        t.ext_submitted_at_accepted = true;
+        assert!(check_extensions(&t, &r).is_ok());
+        t.ext_outcome_data_values_accepted = None;
+        r.result_data = Some(ResultData::Url("https://tool/x".into()));
+        assert!(
+            check_extensions(&t, &r).is_err(),
+            "nothing advertised, nothing sent"
         );
     }
 
