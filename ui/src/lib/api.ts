@@ -15,11 +15,19 @@ function asPassbackError(e: unknown): PassbackError {
 export async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
   try {
     if (isTauri()) return await invoke<T>(command, args);
-    const res = await fetch(`/api/${command}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(args),
-    });
+    let res: Response;
+    try {
+      res = await fetch(`/api/${command}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(args),
+      });
+    } catch (e) {
+      throw {
+        kind: 'unavailable',
+        message: `Passback did not answer (${e instanceof Error ? e.message : String(e)}). Is it still running?`,
+      };
+    }
     const body: unknown = await res.json().catch(() => null);
     if (!res.ok) {
       throw body ?? { kind: 'internal', message: `HTTP ${res.status} from the Passback bridge` };

@@ -1,0 +1,28 @@
+import { defineConfig } from '@playwright/test';
+
+// Drives the real UI in Debian's Chromium (no browser downloads) against the real
+// `passback ui-server` bridge and a real ledger; see tests/ui/.
+export default defineConfig({
+  testDir: '../tests/ui',
+  workers: 1,
+  retries: 0,
+  timeout: 60_000,
+  reporter: 'list',
+  use: {
+    browserName: 'chromium',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+    screenshot: 'only-on-failure',
+  },
+  outputDir: '../target/playwright-results',
+});
