@@ -4,6 +4,8 @@ import { defineConfig } from '@playwright/test';
 // `passback ui-server` bridge and a real ledger; see tests/ui/.
 export default defineConfig({
   testDir: '../tests/ui',
+  // The specs live outside ui/: resolve @playwright/test from ui/node_modules.
+  tsconfig: '../tests/ui/tsconfig.runtime.json',
   workers: 1,
   retries: 0,
   timeout: 60_000,
