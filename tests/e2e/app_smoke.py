@@ -1,0 +1,102 @@
+"""Real-app smoke test: opens the Passback window through tauri-driver (W3C WebDriver,
+WebKitWebDriver underneath) and reads the empty state from the real app.
+
+Usage: app_smoke.py BINARY [ARTIFACT_DIR]  (tauri-driver must listen on 127.0.0.1:4444;
+the app inherits PASSBACK_DB from tauri-driver's environment). Stdlib only."""
+import base64
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+DRIVER = "http://127.0.0.1:4444"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+
+
+def request(method, path, body=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(DRIVER + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read() or b"{}").get("value")
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{method} {path}: HTTP {e.code}: {e.read()[:500]!r}") from e
+
+
+def new_session(binary):
+    caps = {"capabilities": {"alwaysMatch": {"tauri:options": {"application": binary}}}}
+    last = None
+    for _ in range(5):
+        try:
+            return request("POST", "/session", caps)["sessionId"]
+        except (RuntimeError, urllib.error.URLError, ConnectionError) as e:
+            last = e
+            time.sleep(2)
+    raise RuntimeError(f"could not start a WebDriver session: {last}")
+
+
+def find_text(sid, css, want, timeout=30):
+    """Poll until an element matching css has text containing want; return the text."""
+    deadline = time.time() + timeout
+    seen = None
+    while time.time() < deadline:
+        try:
+            els = request("POST", f"/session/{sid}/elements", {"using": "css selector", "value": css})
+            for el in els or []:
+                text = request("GET", f"/session/{sid}/element/{el[ELEMENT]}/text")
+                seen = text
+                if want in text:
+                    return text
+        except RuntimeError as e:
+            seen = str(e)
+        time.sleep(0.5)
+    raise AssertionError(f"no {css!r} containing {want!r} within {timeout}s (last seen: {seen!r})")
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    artifacts = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    failures = []
+    sid = new_session(binary)
+    try:
+        heading = find_text(sid, "h2", "No platforms yet")
+        print(f"ok: empty state heading: {heading!r}")
+        body = find_text(sid, "[data-testid=empty-state]", "passback platform add-lti11")
+        ledger = os.environ.get("PASSBACK_DB", "")
+        if ledger and ledger not in body:
+            failures.append(f"the empty state does not name the ledger {ledger!r}")
+        title = request("GET", f"/session/{sid}/title")
+        if title != "Passback":
+            failures.append(f"window title is {title!r}")
+        # The window may call only Passback's own commands: a core window API is refused.
+        denied = request("POST", f"/session/{sid}/execute/async", {
+            "script": "const done = arguments[0];"
+                      "window.__TAURI_INTERNALS__.invoke('plugin:window|set_title', {label: 'main', value: 'x'})"
+                      ".then(() => done('allowed'), (e) => done('denied: ' + e));",
+            "args": []})
+        if not str(denied).startswith("denied"):
+            failures.append(f"a window API outside the capability was {denied!r}")
+        else:
+            print(f"ok: {denied}")
+        png = request("GET", f"/session/{sid}/screenshot")
+        with open(os.path.join(artifacts, "app-empty-state.png"), "wb") as f:
+            f.write(base64.b64decode(png))
+    except Exception as e:  # report, then clean up the session
+        failures.append(str(e))
+    finally:
+        try:
+            request("DELETE", f"/session/{sid}", timeout=20)
+        except Exception:
+            pass
+    for f in failures:
+        print(f"FAILED: {f}")
+    print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
