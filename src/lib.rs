@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod lti11;
+pub mod ltiaas;
 pub mod model;
 pub mod net;
 pub mod sandbox;

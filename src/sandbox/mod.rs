@@ -6,9 +6,14 @@
 //! sourcedid, answers failures in the chosen dialect and injects faults
 //! reproducibly. Admin endpoints under `/_sandbox/` let tests and the demo
 //! workspace register sourcedids, change faults and read what was stored.
+//!
+//! The same server also speaks the LTIAAS service API under `/api/` (ID
+//! tokens, line items, scores) with its own admin calls under
+//! `/_sandbox/ltiaas/` to mint ltiks and service keys; see [`ltiaas`].
 
 pub mod faults;
 mod lti11;
+pub mod ltiaas;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -16,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -89,6 +94,10 @@ pub struct SandboxConfig {
     pub timestamp_window_secs: u64,
     pub faults: FaultConfig,
     pub sourcedids: Vec<String>,
+    /// The LTIAAS API key the sandbox accepts (default: derived from the seed).
+    pub ltiaas_api_key: String,
+    /// LTIAAS listings' page size when the caller gives no `limit`.
+    pub ltiaas_page_size: usize,
 }
 
 impl SandboxConfig {
@@ -103,6 +112,8 @@ impl SandboxConfig {
             timestamp_window_secs: 90 * 60,
             faults: FaultConfig::default(),
             sourcedids: Vec::new(),
+            ltiaas_api_key: format!("sandbox-ltiaas-key-{seed:016x}"),
+            ltiaas_page_size: 10,
         }
     }
 }
@@ -116,6 +127,10 @@ pub struct SandboxInfo {
     pub consumer_secret: String,
     pub dialect: Dialect,
     pub seed: u64,
+    /// Base URL of the LTIAAS-compatible API (`/api/...`).
+    pub ltiaas_base_url: String,
+    /// The API key the LTIAAS API accepts.
+    pub ltiaas_api_key: String,
 }
 
 #[derive(Debug)]
@@ -128,6 +143,7 @@ pub(crate) struct Inner {
     pub faults: FaultPlan,
     pub nonces: NonceCache,
     pub message_counter: u64,
+    pub ltiaas: ltiaas::LtiaasState,
 }
 
 pub(crate) type Shared = Arc<Mutex<Inner>>;
@@ -184,7 +200,9 @@ impl Sandbox {
         let base_url = format!("http://{addr}");
         let info = SandboxInfo {
             lti11_outcome_url: format!("{base_url}{}", config.dialect.outcome_path()),
-            base_url,
+            ltiaas_base_url: base_url.clone(),
+            ltiaas_api_key: config.ltiaas_api_key.clone(),
+            base_url: base_url.clone(),
             consumer_key: config.consumer_key.clone(),
             consumer_secret: config.consumer_secret.clone(),
             dialect: config.dialect,
@@ -196,6 +214,12 @@ impl Sandbox {
             .map(|s| (s.clone(), SourcedidState::Valid))
             .collect();
         let inner = Inner {
+            ltiaas: ltiaas::LtiaasState::new(
+                config.ltiaas_api_key.clone(),
+                config.seed,
+                base_url,
+                config.ltiaas_page_size,
+            ),
             faults: FaultPlan::new(config.faults.clone(), config.seed),
             nonces: NonceCache::new(std::time::Duration::from_secs(config.timestamp_window_secs)),
             config,
@@ -264,5 +288,22 @@ fn router(state: Shared) -> Router {
         .route("/_sandbox/sourcedids", post(lti11::admin_register))
         .route("/_sandbox/faults", post(lti11::admin_faults))
         .route("/_sandbox/reset", post(lti11::admin_reset))
+        .route("/api/idtoken", get(ltiaas::idtoken))
+        .route(
+            "/api/lineitems",
+            get(ltiaas::list_line_items).post(ltiaas::create_line_item),
+        )
+        .route("/api/lineitems/{id}", get(ltiaas::get_line_item))
+        .route(
+            "/api/lineitems/{id}/scores",
+            get(ltiaas::get_scores).post(ltiaas::post_score),
+        )
+        .route("/api/{*rest}", any(ltiaas::api_not_found))
+        .route("/_sandbox/ltiaas/launches", post(ltiaas::admin_launch))
+        .route("/_sandbox/ltiaas/lineitems", post(ltiaas::admin_line_items))
+        .route("/_sandbox/ltiaas/revoke", post(ltiaas::admin_revoke))
+        .route("/_sandbox/ltiaas/refusals", post(ltiaas::admin_refusals))
+        .route("/_sandbox/ltiaas/state", get(ltiaas::admin_state))
+        .route("/_sandbox/ltiaas/reset", post(ltiaas::admin_reset))
         .with_state(state)
 }

@@ -6,6 +6,7 @@
 mod journal;
 mod ledger;
 mod platforms;
+mod service_keys;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 pub use journal::NewImportBatch;
 pub use ledger::GradeKey;
 pub use platforms::{PlatformInsert, Tx};
+pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
