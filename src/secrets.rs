@@ -46,8 +46,8 @@ impl SecretRef {
             service: SERVICE.into(),
             account: format!(
                 "ledger-{ledger_id}/service-key/{platform_name}/{}/{}",
-                context_id.replace('/', "%2F"),
-                resource_link_id.replace('/', "%2F")
+                escape_segment(context_id),
+                escape_segment(resource_link_id)
             ),
         }
     }
@@ -61,6 +61,11 @@ impl SecretRef {
             account: account.into(),
         })
     }
+}
+
+/// Escape `%` then `/`, so distinct ids never map to the same keyring account.
+fn escape_segment(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2F")
 }
 
 impl std::fmt::Display for SecretRef {
@@ -303,6 +308,9 @@ mod tests {
         let r = SecretRef::service_key("abc", "p", "ctx/1", "rl/2");
         assert_eq!(r.account, "ledger-abc/service-key/p/ctx%2F1/rl%2F2");
         assert_eq!(SecretRef::parse(&r.to_string()).unwrap(), r);
+        let a = SecretRef::service_key("abc", "p", "a/b", "r");
+        let b = SecretRef::service_key("abc", "p", "a%2Fb", "r");
+        assert_ne!(a, b, "escaping is injective");
     }
 
     #[tokio::test]

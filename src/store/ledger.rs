@@ -309,7 +309,11 @@ impl Store {
             "SELECT g.id AS grade_id, p.name AS platform, p.kind AS kind, c.context_id, a.resource_link_id,
                     a.title AS activity_title, l.lti_user_id, l.name AS learner_name, g.version, g.score_given,
                     g.score_maximum, g.recorded_at,
-                    t.lis_result_sourcedid, t.lis_outcome_service_url, t.service_key_ref,
+                    t.lis_result_sourcedid, t.lis_outcome_service_url,
+                    COALESCE(t.service_key_ref,
+                             (SELECT k.secret_ref FROM service_keys k WHERE k.platform_id = c.platform_id
+                                AND k.context_id = c.context_id AND k.resource_link_id = a.resource_link_id))
+                      AS service_key_ref,
                     (SELECT outcome FROM attempts x WHERE x.grade_ref = g.id AND x.operation IN ('replace','score')
                        ORDER BY x.id DESC LIMIT 1) AS last_outcome,
                     (SELECT description FROM attempts x WHERE x.grade_ref = g.id AND x.operation IN ('replace','score')

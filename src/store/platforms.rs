@@ -132,10 +132,13 @@ impl Store {
     /// Keyring references of every service key learned under a platform.
     pub async fn service_key_refs(&self, platform_id: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT t.service_key_ref FROM outcome_targets t
+            "SELECT t.service_key_ref FROM outcome_targets t
              JOIN activities a ON a.id = t.activity_ref JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND t.service_key_ref IS NOT NULL",
+             WHERE c.platform_id = ? AND t.service_key_ref IS NOT NULL
+             UNION
+             SELECT secret_ref FROM service_keys WHERE platform_id = ?",
         )
+        .bind(platform_id)
         .bind(platform_id)
         .fetch_all(&self.pool)
         .await?;

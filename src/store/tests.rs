@@ -281,3 +281,45 @@ async fn deleting_a_platform_cascades_to_everything_under_it() {
         .unwrap();
     assert_eq!(learners, 1);
 }
+
+#[tokio::test]
+async fn an_ltiaas_grade_is_sendable_once_its_activity_has_a_service_key() {
+    let s = Store::open_in_memory().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let pid = Store::insert_platform(
+        &mut tx,
+        &PlatformInsert {
+            name: "aas",
+            kind: PlatformKind::Ltiaas,
+            consumer_key: None,
+            base_url: Some("https://x.ltiaas.com"),
+            allowed_hosts: &["x.ltiaas.com".to_string()],
+            allow_http: false,
+            secret_ref: "passback/ledger-x/platform/aas",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let k = key(&s, pid).await;
+    s.record_grade(k, &grade(3.0, 10.0)).await.unwrap();
+    assert_eq!(s.list_grade_rows().await.unwrap()[0].status, GradeStatus::CannotSend);
+    // A key captured from another learner's launch of the same activity serves everyone.
+    s.upsert_service_key(&ServiceKeyInsert {
+        platform_id: pid,
+        context_id: "ctx-1",
+        resource_link_id: "rl-1",
+        ltiaas_platform_id: None,
+        secret_ref: "passback/ledger-x/service-key/aas/ctx-1/rl-1",
+        captured_at: &now_rfc3339(),
+        source: "ltiaas-idtoken",
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.list_grade_rows().await.unwrap()[0].status, GradeStatus::Pending);
+    assert_eq!(
+        s.service_key_refs(pid).await.unwrap(),
+        vec!["passback/ledger-x/service-key/aas/ctx-1/rl-1".to_string()],
+        "platform removal finds the key through service_keys too"
+    );
+}
