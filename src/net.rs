@@ -19,6 +19,51 @@ pub fn is_loopback_host(host_port: &str) -> bool {
     host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
+/// Largest response body a client reads (anything longer is cut and reported).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// An error and its chain of sources on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Why a response body could not be read whole.
+pub enum BodyError {
+    /// The connection broke or timed out mid-body.
+    Transport(String),
+    /// The body is larger than [`MAX_RESPONSE_BYTES`]; the first bytes are kept.
+    TooLarge(Vec<u8>),
+}
+
+/// Read a response body, stopping at [`MAX_RESPONSE_BYTES`].
+pub async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    let room = MAX_RESPONSE_BYTES - buf.len();
+                    buf.extend_from_slice(&chunk[..room]);
+                    return Err(BodyError::TooLarge(buf));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) if e.is_timeout() => {
+                return Err(BodyError::Transport("timed out reading the answer".into()));
+            }
+            Err(e) => return Err(BodyError::Transport(error_chain(&e))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback_host;

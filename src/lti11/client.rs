@@ -12,9 +12,10 @@ use super::oauth::{OAuthSigner, SignatureMethod};
 use super::pox::{self, PoxResponse, ReadScore, ReplaceResult};
 use crate::error::{Error, Result};
 use crate::net::is_loopback_host;
+use crate::net::{BodyError, error_chain, read_capped};
 
 /// Largest response body read (anything longer is cut and reported).
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub use crate::net::MAX_RESPONSE_BYTES;
 
 /// Where an LTI 1.1 platform may be sent requests, and with what credentials.
 #[derive(Clone)]
@@ -436,43 +437,6 @@ fn transport_error(e: &reqwest::Error) -> TransportError {
         TransportError::Connect(error_chain(e))
     } else {
         TransportError::Other(error_chain(e))
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-enum BodyError {
-    Transport(String),
-    TooLarge(Vec<u8>),
-}
-
-async fn read_capped(mut resp: reqwest::Response) -> std::result::Result<Vec<u8>, BodyError> {
-    let mut buf = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    let room = MAX_RESPONSE_BYTES - buf.len();
-                    buf.extend_from_slice(&chunk[..room]);
-                    return Err(BodyError::TooLarge(buf));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf),
-            Err(e) if e.is_timeout() => {
-                return Err(BodyError::Transport("timed out reading the answer".into()));
-            }
-            Err(e) => return Err(BodyError::Transport(error_chain(&e))),
-        }
     }
 }
 
