@@ -303,7 +303,10 @@ async fn an_ltiaas_grade_is_sendable_once_its_activity_has_a_service_key() {
     tx.commit().await.unwrap();
     let k = key(&s, pid).await;
     s.record_grade(k, &grade(3.0, 10.0)).await.unwrap();
-    assert_eq!(s.list_grade_rows().await.unwrap()[0].status, GradeStatus::CannotSend);
+    assert_eq!(
+        s.list_grade_rows().await.unwrap()[0].status,
+        GradeStatus::CannotSend
+    );
     // A key captured from another learner's launch of the same activity serves everyone.
     s.upsert_service_key(&ServiceKeyInsert {
         platform_id: pid,
