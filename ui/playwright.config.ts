@@ -15,6 +15,7 @@ export default defineConfig({
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
       args: [
+        '--headless',
         '--no-sandbox',
         '--disable-gpu',
         '--disable-quic',

@@ -2,7 +2,7 @@
 // ledger: `passback ui-server` on loopback, populated through the real CLI.
 import { test, expect } from '@playwright/test';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,20 +17,37 @@ interface Server {
   proc: ChildProcessWithoutNullStreams;
 }
 
+test.beforeAll(() => {
+  if (!existsSync(bin)) {
+    throw new Error(`no passback binary at ${bin}: run \`cargo build -p passback\` (honours CARGO_TARGET_DIR) or set PASSBACK_BIN`);
+  }
+  if (!existsSync(join(uiDir, 'index.html'))) throw new Error(`no built UI in ${uiDir}: run \`npm --prefix ui run build\``);
+});
+
 function cli(db: string, args: string[], env: Record<string, string> = {}): string {
   const r = spawnSync(bin, ['--db', db, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`passback ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`passback ${args.join(' ')} failed (${r.status}): ${r.error ?? r.stderr}`);
   return r.stdout;
 }
 
 async function startServer(db: string): Promise<Server> {
   const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir]);
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: proc.stdout });
   const first = await new Promise<string>((ok, fail) => {
-    lines.once('line', ok);
-    proc.once('exit', (code) => fail(new Error(`ui-server exited with ${code}`)));
+    const timer = setTimeout(() => fail(new Error(`ui-server printed nothing within 20 s: ${stderr}`)), 20_000);
+    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
+    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`ui-server exited with ${code}: ${stderr}`))));
   });
   return { url: JSON.parse(first).url as string, proc };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+  const exited = new Promise((ok) => s.proc.once('exit', ok));
+  s.proc.kill();
+  await exited;
 }
 
 let dir: string;
@@ -42,8 +59,8 @@ test.beforeEach(() => {
   db = join(dir, 'ledger.sqlite');
 });
 
-test.afterEach(() => {
-  server?.proc.kill();
+test.afterEach(async () => {
+  if (server) await stopServer(server);
   server = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
@@ -64,6 +81,10 @@ test('platforms and activities from the ledger replace the empty state', async (
   cli(db, ['grade', 'set', '--platform', 'canvas-prod', '--context', 'bio-101', '--resource-link', 'rl-1',
     '--user', 'u-1', '--score', '7', '--max', '10', '--title', 'Quiz 1', '--learner-name', 'Ada Lovelace']);
   server = await startServer(db);
+  const apiBodies: Promise<string>[] = [];
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/')) apiBodies.push(r.text());
+  });
   await page.goto(server.url);
 
   const platforms = page.getByTestId('platforms');
@@ -75,7 +96,11 @@ test('platforms and activities from the ledger replace the empty state', async (
   await expect(quiz.getByRole('cell').last()).toHaveText('1');
   await expect(page.getByTestId('grades')).toContainText('Cannot send');
   await expect(page.getByRole('heading', { name: 'No platforms yet' })).toHaveCount(0);
+  // The secret stays in the keyring: not in the page, not in any answer the UI received.
   expect(await page.content()).not.toContain(secret);
+  const bodies = await Promise.all(apiBodies);
+  expect(bodies.length).toBeGreaterThan(0);
+  for (const b of bodies) expect(b).not.toContain(secret);
 
   // Refresh picks up what the CLI changed meanwhile.
   cli(db, ['grade', 'set', '--platform', 'canvas-prod', '--context', 'bio-101', '--resource-link', 'rl-2',
@@ -84,16 +109,33 @@ test('platforms and activities from the ledger replace the empty state', async (
   await expect(page.getByTestId('activities').getByRole('row', { name: /Lab 2/ })).toBeVisible();
 });
 
+test('a damaged ledger shows the core error, its kind and what to do', async ({ page }) => {
+  server = await startServer(db);
+  await page.goto(server.url);
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
+  // Something outside Passback breaks the ledger while it is open (here: a table renamed
+  // through a second SQLite connection). The next read fails in the core with kind "store".
+  const damage = spawnSync('python3', ['-c',
+    'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("ALTER TABLE platforms RENAME TO platforms_gone"); c.commit()',
+    db], { encoding: 'utf8' });
+  expect(damage.status, damage.stderr).toBe(0);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  const alert = page.getByRole('alert');
+  await expect(alert).toHaveAttribute('data-error-kind', 'store');
+  await expect(alert.getByRole('heading')).toHaveText('Passback could not read the ledger');
+  await expect(alert).toContainText('no such table: platforms');
+  await expect(alert).toContainText('passback doctor');
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toHaveCount(0);
+});
+
 test('when Passback stops answering, the window says so and offers a retry', async ({ page }) => {
   server = await startServer(db);
   await page.goto(server.url);
   await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
-  server.proc.kill();
-  await new Promise((ok) => server!.proc.once('exit', ok));
+  await stopServer(server);
   await page.getByRole('button', { name: 'Refresh' }).click();
   const alert = page.getByRole('alert');
   await expect(alert).toContainText('Passback did not answer');
   await expect(alert).toHaveAttribute('data-error-kind', 'unavailable');
   await expect(alert.getByRole('button', { name: 'Try again' })).toBeVisible();
-  server = undefined;
 });
