@@ -75,3 +75,45 @@ pub fn run() {
         .run(tauri::generate_context!())
         .expect("error while running Passback");
 }
+
+#[cfg(test)]
+mod tests {
+    //! The command list lives in four places that must agree: the core's bridge
+    //! (`passback::bridge::COMMANDS`), `generate_handler!` above, the app manifest in
+    //! build.rs (without it Tauri would not enforce the capability) and the capability.
+
+    use passback::bridge::COMMANDS;
+
+    /// The quoted names in `src` between `start` and the next `end`.
+    fn names_between(src: &str, start: &str, end: &str) -> Vec<String> {
+        let from = src.find(start).expect("start marker") + start.len();
+        let to = from + src[from..].find(end).expect("end marker");
+        src[from..to]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn manifest_handler_and_capability_name_exactly_the_bridge_commands() {
+        let want: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
+        let manifest = names_between(include_str!("../build.rs"), ".commands(&[", "]");
+        assert_eq!(manifest, want, "build.rs app manifest");
+        let handler = names_between(include_str!("lib.rs"), "generate_handler![", "]");
+        assert_eq!(handler, want, "generate_handler!");
+        let granted = names_between(
+            include_str!("../capabilities/default.json"),
+            "\"permissions\": [",
+            "]",
+        );
+        let want_granted: Vec<String> = COMMANDS
+            .iter()
+            .map(|c| format!("allow-{}", c.replace('_', "-")))
+            .collect();
+        assert_eq!(
+            granted, want_granted,
+            "capabilities/default.json grants only our commands"
+        );
+    }
+}

@@ -56,22 +56,56 @@ def find_text(sid, css, want, timeout=30):
     raise AssertionError(f"no {css!r} containing {want!r} within {timeout}s (last seen: {seen!r})")
 
 
+def screenshot(sid, path):
+    png = request("GET", f"/session/{sid}/screenshot")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(png))
+    print(f"screenshot: {path}")
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
     artifacts = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "artifacts")
     os.makedirs(artifacts, exist_ok=True)
+    # The app inherits PASSBACK_DB from tauri-driver; it must be a fresh ledger so the
+    # window shows its empty state (run-app-smoke.sh sets it).
+    ledger = os.environ.get("PASSBACK_DB", "")
+    if not ledger or os.path.exists(ledger):
+        print(f"FAILED: PASSBACK_DB must name a ledger file that does not exist yet (got {ledger!r})")
+        print("0 passed, 1 failed")
+        return 1
     failures = []
-    sid = new_session(binary)
+    sid = None
     try:
+        sid = new_session(binary)
         heading = find_text(sid, "h2", "No platforms yet")
         print(f"ok: empty state heading: {heading!r}")
         body = find_text(sid, "[data-testid=empty-state]", "passback platform add-lti11")
-        ledger = os.environ.get("PASSBACK_DB", "")
-        if ledger and ledger not in body:
+        # The window names the ledger it opened, and that ledger now exists on disk:
+        # the app really got PASSBACK_DB through tauri-driver and WebKitWebDriver.
+        if ledger not in body:
             failures.append(f"the empty state does not name the ledger {ledger!r}")
+        elif not os.path.exists(ledger):
+            failures.append(f"the app did not create the ledger {ledger!r}")
+        else:
+            print(f"ok: the app opened PASSBACK_DB ({ledger})")
         title = request("GET", f"/session/{sid}/title")
         if title != "Passback":
             failures.append(f"window title is {title!r}")
+        # The stylesheet applies under the strict CSP, and an inline <style> is refused by it.
+        css = request("POST", f"/session/{sid}/execute/sync", {
+            "script": "const probe = document.createElement('p'); probe.id = 'csp-probe'; document.body.append(probe);"
+                      "const s = document.createElement('style'); s.textContent = '#csp-probe { color: rgb(1, 2, 3); }';"
+                      "document.head.append(s);"
+                      "const r = [getComputedStyle(document.documentElement).backgroundColor, getComputedStyle(probe).color];"
+                      "probe.remove(); s.remove(); return r;",
+            "args": []})
+        if css[0] != "rgb(244, 246, 248)":
+            failures.append(f"the app stylesheet did not apply (page background {css[0]!r})")
+        elif css[1] == "rgb(1, 2, 3)":
+            failures.append("an inline <style> applied: the CSP is not enforced")
+        else:
+            print("ok: stylesheet applied; inline style refused by the CSP")
         # The window may call only Passback's own commands: a core window API is refused.
         denied = request("POST", f"/session/{sid}/execute/async", {
             "script": "const done = arguments[0];"
@@ -82,16 +116,18 @@ def main():
             failures.append(f"a window API outside the capability was {denied!r}")
         else:
             print(f"ok: {denied}")
-        png = request("GET", f"/session/{sid}/screenshot")
-        with open(os.path.join(artifacts, "app-empty-state.png"), "wb") as f:
-            f.write(base64.b64decode(png))
     except Exception as e:  # report, then clean up the session
         failures.append(str(e))
     finally:
-        try:
-            request("DELETE", f"/session/{sid}", timeout=20)
-        except Exception:
-            pass
+        if sid is not None:
+            try:  # also on failure: the picture is the first thing to look at
+                screenshot(sid, os.path.join(artifacts, "app-empty-state.png"))
+            except Exception as e:
+                failures.append(f"screenshot: {e}")
+            try:
+                request("DELETE", f"/session/{sid}", timeout=20)
+            except Exception:
+                pass
     for f in failures:
         print(f"FAILED: {f}")
     print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
