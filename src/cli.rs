@@ -843,11 +843,9 @@ async fn one_outcome(db: Option<&std::path::Path>, a: &OneTargetArgs, op: Outcom
     })
 }
 
-fn print_report(r: &SendReport, json: bool) -> Result<()> {
-    if json {
-        return print_json(r);
-    }
-    for (i, at) in r.attempts.iter().enumerate() {
+/// One line per journaled attempt: successes on stdout, the rest on stderr.
+fn print_attempts(attempts: &[crate::sync::AttemptReport]) {
+    for (i, at) in attempts.iter().enumerate() {
         let waited = if at.waited_before_ms > 0 {
             format!(" after waiting {:.1} s", at.waited_before_ms as f64 / 1000.0)
         } else {
@@ -865,11 +863,18 @@ fn print_report(r: &SendReport, json: bool) -> Result<()> {
             at.description
         );
         if at.outcome == AttemptOutcome::Success {
-            println!("{line}")
+            println!("{line}");
         } else {
-            eprintln!("{line}")
+            eprintln!("{line}");
         }
     }
+}
+
+fn print_report(r: &SendReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    print_attempts(&r.attempts);
     if r.confirmed {
         match (r.operation, r.read_score) {
             ("readResult", Some(v)) => println!("The LMS holds score {v}."),
@@ -940,29 +945,7 @@ async fn run_ltiaas(db: Option<&std::path::Path>, cmd: LtiaasCmd) -> Result<Exit
                 .unwrap_or_default();
             println!("line item: {id}{how}");
         }
-        for (i, at) in r.attempts.iter().enumerate() {
-            let waited = if at.waited_before_ms > 0 {
-                format!(" after waiting {:.1} s", at.waited_before_ms as f64 / 1000.0)
-            } else {
-                String::new()
-            };
-            let status = at
-                .http_status
-                .map(|s| format!("HTTP {s}"))
-                .unwrap_or_else(|| "no answer".into());
-            let line = format!(
-                "attempt {} (journal #{}){waited}: {status}, {}: {}",
-                i + 1,
-                at.attempt_id,
-                at.outcome.as_str(),
-                at.description
-            );
-            if at.outcome == AttemptOutcome::Success {
-                println!("{line}");
-            } else {
-                eprintln!("{line}");
-            }
-        }
+        print_attempts(&r.attempts);
         if r.confirmed {
             if r.operation == "score_read" {
                 println!(

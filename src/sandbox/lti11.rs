@@ -251,22 +251,10 @@ fn sakai_words(r: &Refusal, consumer_key: &str) -> String {
 }
 
 fn fault_response(fault: Fault, retry_after: u64) -> Response {
+    if let Some(r) = super::infrastructure_fault(fault, retry_after) {
+        return r;
+    }
     match fault {
-        Fault::Status500 => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>Something went wrong</h1></body></html>",
-        )
-            .into_response(),
-        Fault::Status503 => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONTENT_TYPE, "text/html".to_string()),
-                (header::RETRY_AFTER, retry_after.to_string()),
-            ],
-            "<html><body><h1>503 Service Unavailable</h1><p>Down for maintenance.</p></body></html>",
-        )
-            .into_response(),
         Fault::RateLimit => (
             StatusCode::TOO_MANY_REQUESTS,
             [
@@ -280,21 +268,25 @@ fn fault_response(fault: Fault, retry_after: u64) -> Response {
             StatusCode::OK,
             "<?xml version=\"1.0\"?><imsx_POXEnvelopeResponse><imsx_POXHeader><imsx_POXResponse".into(),
         ),
-        Fault::HtmlPage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>Sign in</title></head><body><form action=\"/login\">Please sign in</form></body></html>",
-        )
-            .into_response(),
         Fault::Reset => {
             let stream = futures_util::stream::iter(vec![
                 Ok::<_, std::io::Error>(Bytes::from_static(b"<?xml version=\"1.0\"?><imsx_POX")),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox: connection reset")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "sandbox: connection reset",
+                )),
             ]);
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml")], Body::from_stream(stream))
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/xml")],
+                Body::from_stream(stream),
+            )
                 .into_response()
         }
-        Fault::Hang => StatusCode::GATEWAY_TIMEOUT.into_response(), // not reached: handled by sleeping
+        // Hang is handled by sleeping; the others were answered above.
+        Fault::Hang | Fault::Status500 | Fault::Status503 | Fault::HtmlPage => {
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
     }
 }
 

@@ -233,22 +233,10 @@ fn external_error(status: StatusCode, body_received: Value, url: &str) -> Respon
 }
 
 fn fault_response(fault: Fault, retry_after: u64) -> Response {
+    if let Some(r) = super::infrastructure_fault(fault, retry_after) {
+        return r;
+    }
     match fault {
-        Fault::Status500 => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>Something went wrong</h1></body></html>",
-        )
-            .into_response(),
-        Fault::Status503 => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONTENT_TYPE, "text/html".to_string()),
-                (header::RETRY_AFTER, retry_after.to_string()),
-            ],
-            "<html><body><h1>503 Service Unavailable</h1><p>Down for maintenance.</p></body></html>",
-        )
-            .into_response(),
         Fault::RateLimit => {
             let mut r = ltiaas_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -266,21 +254,25 @@ fn fault_response(fault: Fault, retry_after: u64) -> Response {
             r#"{"lineItems":[{"id":"#,
         )
             .into_response(),
-        Fault::HtmlPage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>Sign in</title></head><body><form action=\"/login\">Please sign in</form></body></html>",
-        )
-            .into_response(),
         Fault::Reset => {
             let stream = futures_util::stream::iter(vec![
                 Ok::<_, std::io::Error>(Bytes::from_static(b"{\"lineItems\":[")),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox: connection reset")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "sandbox: connection reset",
+                )),
             ]);
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream))
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from_stream(stream),
+            )
                 .into_response()
         }
-        Fault::Hang => StatusCode::GATEWAY_TIMEOUT.into_response(), // not reached: handled by sleeping
+        // Hang is handled by sleeping; the others were answered above.
+        Fault::Hang | Fault::Status500 | Fault::Status503 | Fault::HtmlPage => {
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
     }
 }
 

@@ -279,6 +279,41 @@ impl Sandbox {
     }
 }
 
+/// The answers a broken LMS front end gives whatever the protocol: a 500 error page, a 503
+/// with `Retry-After`, or a 200 sign-in page. `None` for faults each protocol shapes itself.
+pub(crate) fn infrastructure_fault(
+    fault: faults::Fault,
+    retry_after: u64,
+) -> Option<axum::response::Response> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use faults::Fault;
+    Some(match fault {
+        Fault::Status500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>Something went wrong</h1></body></html>",
+        )
+            .into_response(),
+        Fault::Status503 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "text/html".to_string()),
+                (header::RETRY_AFTER, retry_after.to_string()),
+            ],
+            "<html><body><h1>503 Service Unavailable</h1><p>Down for maintenance.</p></body></html>",
+        )
+            .into_response(),
+        Fault::HtmlPage => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><head><title>Sign in</title></head><body><form action=\"/login\">Please sign in</form></body></html>",
+        )
+            .into_response(),
+        _ => return None,
+    })
+}
+
 fn router(state: Shared) -> Router {
     let mut r = Router::new();
     for d in [Dialect::Canvas, Dialect::Moodle, Dialect::Sakai] {
