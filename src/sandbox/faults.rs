@@ -12,9 +12,10 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-/// One way the sandbox can misbehave on a request.
+/// One way the sandbox can misbehave on a request. The admin call accepts the same
+/// names as the `--fail-next` / `--fault` flags (`503`, `html`, …) as well as its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum Fault {
     /// HTTP 500 with an HTML error page.
     Status500,
@@ -30,6 +31,13 @@ pub enum Fault {
     MalformedXml,
     /// HTTP 200 with an HTML page (a login or proxy page).
     HtmlPage,
+}
+
+impl TryFrom<String> for Fault {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
 }
 
 impl FromStr for Fault {
@@ -164,6 +172,14 @@ mod tests {
         assert_eq!("503".parse::<Fault>().unwrap(), Fault::Status503);
         assert_eq!("HTML".parse::<Fault>().unwrap(), Fault::HtmlPage);
         assert!("teapot".parse::<Fault>().is_err());
+        // The admin call takes the flag names and the serialized names alike.
+        let cfg: FaultConfig = serde_json::from_str(r#"{"script": ["503", "rate_limit", "html"]}"#).unwrap();
+        assert_eq!(
+            cfg.script,
+            vec![Fault::Status503, Fault::RateLimit, Fault::HtmlPage]
+        );
+        let round: FaultConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(round, cfg);
         let r: FaultRate = "429:0.25".parse().unwrap();
         assert_eq!(r.fault, Fault::RateLimit);
         assert_eq!(r.rate, 0.25);
