@@ -4,10 +4,11 @@
 //! that says what happened and, where possible, what to do next.
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
+use ts_rs::TS;
 
 /// Stable error kinds. The serialized names (`snake_case`) are part of the
 /// public contract of the CLI's `--json` output and the desktop IPC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller asked for something malformed (bad flag value, bad name).

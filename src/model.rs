@@ -3,9 +3,10 @@
 //! learner, outcome target, grade, attempt, status).
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// How Passback talks to an LMS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum PlatformKind {
     /// LTI 1.1 Basic Outcomes: consumer key + secret, allowed outcome hosts.
@@ -31,7 +32,7 @@ impl PlatformKind {
 }
 
 /// An LMS connection Passback signs for. Holds a keyring *reference*, never a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Platform {
     pub id: i64,
     pub name: String,
@@ -189,7 +190,7 @@ pub struct Grade {
 }
 
 /// A grade's standing against the LMS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum GradeStatus {
     Pending,
@@ -202,6 +203,20 @@ pub enum GradeStatus {
 }
 
 impl GradeStatus {
+    pub const ALL: [GradeStatus; 7] = [
+        GradeStatus::Pending,
+        GradeStatus::InSync,
+        GradeStatus::LmsMissing,
+        GradeStatus::Differs,
+        GradeStatus::Failed,
+        GradeStatus::CannotSend,
+        GradeStatus::Unknown,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             GradeStatus::Pending => "pending",
@@ -216,7 +231,7 @@ impl GradeStatus {
 }
 
 /// A row of the grades listing: the current version of a grade with names and status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GradeRow {
     pub grade_id: i64,
     pub platform: String,
@@ -235,7 +250,7 @@ pub struct GradeRow {
 }
 
 /// A row of the activities listing, with grade counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ActivityRow {
     pub id: i64,
     pub platform: String,
@@ -249,7 +264,7 @@ pub struct ActivityRow {
 }
 
 /// Everything the main window shows on open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Overview {
     pub db_path: String,
     /// `ledger`, or `demo` for the demo workspace.
@@ -273,6 +288,17 @@ pub enum AttemptOperation {
 }
 
 impl AttemptOperation {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "replace" => Self::Replace,
+            "read" => Self::Read,
+            "delete" => Self::Delete,
+            "score" => Self::Score,
+            "score_read" => Self::ScoreRead,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttemptOperation::Replace => "replace",
@@ -412,7 +438,7 @@ pub struct ImportBatch {
 }
 
 /// Health report for `passback doctor` and the About panel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DoctorReport {
     pub passback_version: String,
     pub sqlite_version: String,
@@ -428,4 +454,41 @@ impl DoctorReport {
     pub fn healthy(&self) -> bool {
         self.keyring_ok && self.schema_version == self.schema_latest
     }
+}
+
+/// The last attempt linked to a grade's current version (a fact the status rules read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptFact {
+    pub operation: AttemptOperation,
+    pub outcome: AttemptOutcome,
+    pub error_class: Option<ErrorClass>,
+    pub description: Option<String>,
+    /// When the attempt finished (started, while in flight), RFC 3339 UTC.
+    pub at: String,
+}
+
+/// What the LMS was last seen to hold for a grade (a read, or a gradebook export).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The LMS's score on the 0–1 scale; `None` when it holds no grade.
+    pub score: Option<f64>,
+    /// When the LMS held it, RFC 3339 UTC.
+    pub at: String,
+    /// Where it was seen (`read`, `export:<file>`).
+    pub source: String,
+}
+
+/// Everything the status of one grade depends on (see `crate::status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeFacts {
+    pub transport: PlatformKind,
+    /// LTI 1.1: a sourcedid and an outcome URL are known; LTIAAS: a service key is
+    /// known for the activity.
+    pub has_target: bool,
+    pub role: Role,
+    /// The current version's score on the 0–1 scale.
+    pub score: f64,
+    /// The last attempt for the current version, reads in flight left out.
+    pub last_attempt: Option<AttemptFact>,
+    pub last_observation: Option<Observation>,
 }

@@ -1,15 +1,16 @@
-//! The desktop shell: opens the workspace, manages it, and exposes the core's API
-//! as Tauri commands. Every command is a one-line adapter; all logic is in `passback`.
+//! The desktop shell: opens the workspace, manages it, and hands every call from the
+//! window to the core's command table (`passback::app::commands`). One IPC command,
+//! `call`, whose allow-list is that table; all logic is in `passback`.
 
-use passback::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
 use passback::{Error, Passback};
+use serde_json::Value;
 use tauri::{Manager, State};
 
 /// The opened workspace, or why it could not be opened (shown in the window).
 struct Workspace {
     passback: Result<Passback, Error>,
     /// Keeps the demo workspace's sandbox LMS running while the app is open.
-    _demo: Option<passback::demo::DemoWorkspace>,
+    _demo: Option<passback_sandbox::demo::DemoWorkspace>,
 }
 
 impl Workspace {
@@ -18,35 +19,16 @@ impl Workspace {
     }
 }
 
+/// Run one of the core's commands by name (`overview`, `list_grades`, …).
 #[tauri::command]
-async fn overview(ws: State<'_, Workspace>) -> Result<Overview, Error> {
-    ws.get()?.overview().await
-}
-
-#[tauri::command]
-async fn list_platforms(ws: State<'_, Workspace>) -> Result<Vec<Platform>, Error> {
-    ws.get()?.list_platforms().await
-}
-
-#[tauri::command]
-async fn list_activities(ws: State<'_, Workspace>) -> Result<Vec<ActivityRow>, Error> {
-    ws.get()?.list_activities().await
-}
-
-#[tauri::command]
-async fn list_grades(ws: State<'_, Workspace>) -> Result<Vec<GradeRow>, Error> {
-    ws.get()?.list_grades().await
-}
-
-#[tauri::command]
-async fn doctor(ws: State<'_, Workspace>) -> Result<DoctorReport, Error> {
-    ws.get()?.doctor().await
+async fn call(ws: State<'_, Workspace>, command: String, args: Option<Value>) -> Result<Value, Error> {
+    passback::app::commands::dispatch(ws.get()?, &command, args.unwrap_or(Value::Null)).await
 }
 
 /// Open the ledger (or the demo workspace) before the window shows. A failure is kept and
 /// reported by every command, so the window opens and says what is wrong.
 fn open_workspace() -> Workspace {
-    let opened = tauri::async_runtime::block_on(passback::demo::open_desktop_workspace());
+    let opened = tauri::async_runtime::block_on(passback_sandbox::demo::open_desktop_workspace());
     match opened {
         Ok((passback, demo)) => Workspace {
             passback: Ok(passback),
@@ -65,24 +47,17 @@ pub fn run() {
             app.manage(open_workspace());
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            overview,
-            list_platforms,
-            list_activities,
-            list_grades,
-            doctor
-        ])
+        .invoke_handler(tauri::generate_handler![call])
         .run(tauri::generate_context!())
         .expect("error while running Passback");
 }
 
 #[cfg(test)]
 mod tests {
-    //! The command list lives in four places that must agree: the core's bridge
-    //! (`passback::bridge::COMMANDS`), `generate_handler!` above, the app manifest in
-    //! build.rs (without it Tauri would not enforce the capability) and the capability.
-
-    use passback::bridge::COMMANDS;
+    //! The window's IPC surface is named in three places that must agree:
+    //! `generate_handler!` above, the app manifest in build.rs (without it Tauri would
+    //! not enforce the capability) and the capability. Which core commands `call`
+    //! reaches is the core's command table, tested there.
 
     /// The quoted names in `src` between `start` and the next `end`.
     fn names_between(src: &str, start: &str, end: &str) -> Vec<String> {
@@ -96,8 +71,8 @@ mod tests {
     }
 
     #[test]
-    fn manifest_handler_and_capability_name_exactly_the_bridge_commands() {
-        let want: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
+    fn manifest_handler_and_capability_name_exactly_the_ipc_commands() {
+        let want = vec!["call".to_string()];
         let manifest = names_between(include_str!("../build.rs"), ".commands(&[", "]");
         assert_eq!(manifest, want, "build.rs app manifest");
         let handler = names_between(include_str!("lib.rs"), "generate_handler![", "]");
@@ -107,13 +82,10 @@ mod tests {
             "\"permissions\": [",
             "]",
         );
-        let want_granted: Vec<String> = COMMANDS
-            .iter()
-            .map(|c| format!("allow-{}", c.replace('_', "-")))
-            .collect();
         assert_eq!(
-            granted, want_granted,
-            "capabilities/default.json grants only our commands"
+            granted,
+            vec!["allow-call".to_string()],
+            "capabilities/default.json grants only our command"
         );
     }
 }

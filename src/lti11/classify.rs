@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::http::{TransportError, Verdict};
 use crate::model::{AttemptOutcome, ErrorClass};
 
 /// What came back, in a transport-neutral shape.
@@ -34,31 +35,6 @@ pub struct Observed {
     pub redirect_to: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportError {
-    Connect(String),
-    Timeout,
-    Other(String),
-}
-
-/// The verdict on one attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub outcome: AttemptOutcome,
-    pub error_class: Option<ErrorClass>,
-    /// A one-line description of what went wrong (the LMS's words when it gave any).
-    pub description: String,
-    pub fix_hint: Option<String>,
-    /// When to try again (transient only).
-    pub retry_after: Option<Duration>,
-}
-
-impl Verdict {
-    pub fn is_success(&self) -> bool {
-        self.outcome == AttemptOutcome::Success
-    }
-}
-
 /// Clock skew beyond this is reported as the likely cause of an auth failure.
 pub const CLOCK_SKEW_WARN_SECS: i64 = 5 * 60;
 
@@ -76,7 +52,12 @@ fn describe_skew(skew: i64) -> String {
     }
 }
 
-fn v(outcome: AttemptOutcome, class: Option<ErrorClass>, description: String, hint: Option<&str>) -> Verdict {
+fn verdict(
+    outcome: AttemptOutcome,
+    class: Option<ErrorClass>,
+    description: String,
+    hint: Option<&str>,
+) -> Verdict {
     Verdict {
         outcome,
         error_class: class,
@@ -224,13 +205,13 @@ pub fn classify(o: &Observed) -> Verdict {
                 "The connection broke before the LMS answered; Passback will retry. The grade is not marked sent.",
             ),
         };
-        return v(Out::Error, Some(Transient), desc, Some(hint));
+        return verdict(Out::Error, Some(Transient), desc, Some(hint));
     }
     let status = o.http_status.unwrap_or(0);
     let lms_words = o.description.clone().filter(|d| !d.trim().is_empty());
 
     if let Some(loc) = &o.redirect_to {
-        return v(
+        return verdict(
             Out::Error,
             Some(Permanent),
             format!("the LMS answered HTTP {status} redirecting to {loc}"),
@@ -240,17 +221,17 @@ pub fn classify(o: &Observed) -> Verdict {
         );
     }
     if status == 429 {
-        let mut verdict = v(
+        let mut slow_down = verdict(
             Out::Error,
             Some(Transient),
             lms_words.unwrap_or_else(|| "the LMS is rate limiting requests (HTTP 429)".into()),
             Some("The LMS asked Passback to slow down; it will wait as told and retry."),
         );
-        verdict.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
-        return verdict;
+        slow_down.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
+        return slow_down;
     }
     if status >= 500 {
-        let mut verdict = v(
+        let mut server_error = verdict(
             Out::Error,
             Some(Transient),
             match (&lms_words, &o.body_problem) {
@@ -260,8 +241,8 @@ pub fn classify(o: &Observed) -> Verdict {
             },
             Some("The LMS had a server error; Passback will retry later. The grade is not marked sent."),
         );
-        verdict.retry_after = o.retry_after;
-        return verdict;
+        server_error.retry_after = o.retry_after;
+        return server_error;
     }
     if status == 401 || status == 403 && o.code_major.is_none() {
         let text = lms_words.clone().unwrap_or_default();
@@ -273,7 +254,7 @@ pub fn classify(o: &Observed) -> Verdict {
             format!("HTTP {status}: {text}")
         };
         if let Some(s) = skew {
-            return v(
+            return verdict(
                 Out::Failure,
                 Some(Auth),
                 format!("{desc} ({})", describe_skew(s)),
@@ -292,10 +273,10 @@ pub fn classify(o: &Observed) -> Verdict {
         } else {
             "The LMS rejected the signature: check this platform's consumer key and secret (passback platform list), and this computer's clock."
         };
-        return v(Out::Failure, Some(Auth), desc, Some(hint));
+        return verdict(Out::Failure, Some(Auth), desc, Some(hint));
     }
     if status == 415 {
-        return v(
+        return verdict(
             Out::Failure,
             Some(Permanent),
             lms_words.unwrap_or_else(|| "the LMS rejected the Content-Type (HTTP 415)".into()),
@@ -304,7 +285,7 @@ pub fn classify(o: &Observed) -> Verdict {
     }
     if let Some(problem) = &o.body_problem {
         if o.body_malformed && status != 404 {
-            return v(
+            return verdict(
                 Out::Error,
                 Some(Transient),
                 format!("HTTP {status}: {problem}"),
@@ -318,7 +299,7 @@ pub fn classify(o: &Observed) -> Verdict {
         } else {
             "The outcome URL did not answer like an LTI outcomes service; check the URL (capture it again from a fresh launch)."
         };
-        return v(
+        return verdict(
             Out::Error,
             Some(Permanent),
             format!("HTTP {status}: {problem}"),
@@ -326,19 +307,19 @@ pub fn classify(o: &Observed) -> Verdict {
         );
     }
     match o.code_major.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("success") if (200..300).contains(&status) => v(
+        Some("success") if (200..300).contains(&status) => verdict(
             Out::Success,
             None,
             lms_words.unwrap_or_else(|| "success".into()),
             None,
         ),
-        Some("processing") if (200..300).contains(&status) => v(
+        Some("processing") if (200..300).contains(&status) => verdict(
             Out::Processing,
             None,
             lms_words.unwrap_or_else(|| "accepted for processing".into()),
             Some("The LMS accepted the request but has not applied it yet; a later read will confirm it."),
         ),
-        Some("success") | Some("processing") => v(
+        Some("success") | Some("processing") => verdict(
             Out::Failure,
             Some(Permanent),
             format!("HTTP {status} with codeMajor success: the LMS's answer contradicts itself"),
@@ -349,62 +330,33 @@ pub fn classify(o: &Observed) -> Verdict {
                 .clone()
                 .unwrap_or_else(|| format!("the LMS answered codeMajor {major}"));
             if let Some((class, hint)) = o.ext_canvas_error_code.as_deref().and_then(canvas_code) {
-                return v(Out::Failure, Some(class), desc, Some(hint));
+                return verdict(Out::Failure, Some(class), desc, Some(hint));
             }
             if let Some((class, hint)) = lms_words.as_deref().and_then(by_description) {
-                return v(Out::Failure, Some(class), desc, Some(hint));
+                return verdict(Out::Failure, Some(class), desc, Some(hint));
             }
             if major == "unsupported" {
-                return v(
+                return verdict(
                     Out::Failure,
                     Some(Permanent),
                     desc,
                     Some("The LMS does not support this operation or an extension sent with it."),
                 );
             }
-            v(
+            verdict(
                 Out::Failure,
                 Some(Permanent),
                 desc,
                 Some("The LMS refused the grade; read the description, fix the cause, then send again."),
             )
         }
-        None => v(
+        None => verdict(
             Out::Error,
             Some(Permanent),
             format!("HTTP {status} without an outcome status"),
             Some("The LMS's answer had no imsx_codeMajor; check the outcome URL."),
         ),
     }
-}
-
-/// Parse a `Retry-After` value: delta seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = parse_http_date(value)?;
-    let delta = (when - now).whole_seconds();
-    Some(Duration::from_secs(delta.max(0) as u64))
-}
-
-/// Parse an RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub fn parse_http_date(value: &str) -> Option<time::OffsetDateTime> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(value.trim(), &fmt)
-        .ok()
-        .map(|p| p.assume_utc())
-}
-
-/// Format an IMF-fixdate (used by the sandbox's `Date` and `Retry-After` headers).
-pub fn format_http_date(t: time::OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -553,16 +505,5 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(r.error_class, Some(ErrorClass::Permanent));
-    }
-
-    #[test]
-    fn http_dates_and_retry_after() {
-        let now = time::macros::datetime!(2026-11-23 10:00:00 UTC);
-        assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
-        let d = format_http_date(now + time::Duration::seconds(90));
-        assert_eq!(d, "Mon, 23 Nov 2026 10:01:30 GMT");
-        assert_eq!(parse_retry_after(&d, now), Some(Duration::from_secs(90)));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_http_date(&format_http_date(now)), Some(now));
     }
 }

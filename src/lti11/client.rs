@@ -2,20 +2,17 @@
 //! a verdict. Every attempt is signed afresh (new nonce, new timestamp, new
 //! message identifier); a stored request is never replayed.
 
-use std::time::Duration;
-
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, DATE, LOCATION, RETRY_AFTER};
 use url::Url;
 
-use super::classify::{Observed, TransportError, Verdict, classify, parse_http_date, parse_retry_after};
+use super::classify::{Observed, classify};
 use super::oauth::{OAuthSigner, SignatureMethod};
 use super::pox::{self, PoxResponse, ReadScore, ReplaceResult};
 use crate::error::{Error, Result};
-use crate::net::is_loopback_host;
-use crate::net::{BodyError, error_chain, read_capped};
-
-/// Largest response body read (anything longer is cut and reported).
-pub use crate::net::MAX_RESPONSE_BYTES;
+use crate::http::{
+    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, TransportError, Verdict, build_client, cut,
+    header, is_loopback_host, parse_http_date, parse_retry_after, read_capped,
+};
 
 /// Where an LTI 1.1 platform may be sent requests, and with what credentials.
 #[derive(Clone)]
@@ -93,7 +90,7 @@ impl SignedOutcome {
     /// the Authorization header without its signature.
     pub fn journal_excerpt(&self) -> String {
         let auth = redact_signature(&self.authorization);
-        let body = cut(&self.body, 2048);
+        let body = cut(&self.body, EXCERPT_BYTES);
         format!("POST {}\nAuthorization: {auth}\n\n{body}", self.url)
     }
 }
@@ -110,17 +107,6 @@ fn redact_signature(auth: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [{} bytes in all]", &s[..end], s.len())
 }
 
 /// Check an outcome URL against the platform's policy before anything is signed.
@@ -141,7 +127,7 @@ pub fn check_target(outcome_url: &str, creds: &Lti11Credentials) -> Result<Url> 
     });
     if !allowed {
         return Err(Error::new(
-            crate::ErrorKind::Invalid,
+            crate::error::ErrorKind::Invalid,
             format!(
                 "refusing to sign for {host_port}: it is not one of this platform's allowed hosts ({}). \
                  If this LMS really lives there, add it to the platform's allowed hosts; otherwise the \
@@ -254,9 +240,9 @@ pub fn sign(creds: &Lti11Credentials, url: &Url, op: &OutcomeOp, sourcedid: &str
     })
 }
 
-/// What one exchange produced.
+/// What one request to an outcome service produced.
 #[derive(Debug, Clone)]
-pub struct Exchange {
+pub struct OutcomeAnswer {
     pub verdict: Verdict,
     pub http_status: Option<u16>,
     pub response: Option<PoxResponse>,
@@ -264,22 +250,6 @@ pub struct Exchange {
     pub read_score: Option<Option<f64>>,
     /// The first bytes of the response, for the journal.
     pub response_excerpt: Option<String>,
-}
-
-/// Timeouts for outcome requests.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientOptions {
-    pub connect_timeout: Duration,
-    pub total_timeout: Duration,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            total_timeout: Duration::from_secs(30),
-        }
-    }
 }
 
 /// An HTTP client for outcome services (rustls, no redirects, bounded bodies).
@@ -290,18 +260,13 @@ pub struct OutcomeClient {
 
 impl OutcomeClient {
     pub fn new(opts: ClientOptions) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.total_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Passback/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http })
+        Ok(Self {
+            http: build_client(opts)?,
+        })
     }
 
     /// Send one signed request and judge the answer.
-    pub async fn execute(&self, req: &SignedOutcome, is_read: bool) -> Exchange {
+    pub async fn execute(&self, req: &SignedOutcome, is_read: bool) -> OutcomeAnswer {
         let sent = self
             .http
             .post(req.url.clone())
@@ -314,8 +279,8 @@ impl OutcomeClient {
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                obs.transport_error = Some(transport_error(&e));
-                return Exchange {
+                obs.transport_error = Some(TransportError::from_reqwest(&e, str::to_string));
+                return OutcomeAnswer {
                     verdict: classify(&obs),
                     http_status: None,
                     response: None,
@@ -327,26 +292,20 @@ impl OutcomeClient {
         let status = resp.status().as_u16();
         obs.http_status = Some(status);
         let now = time::OffsetDateTime::now_utc();
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        if let Some(d) = header(DATE).as_deref().and_then(parse_http_date) {
+        if let Some(d) = header(&resp, DATE).as_deref().and_then(parse_http_date) {
             obs.clock_skew_secs = Some((d - now).whole_seconds());
         }
-        obs.retry_after = header(RETRY_AFTER)
+        obs.retry_after = header(&resp, RETRY_AFTER)
             .as_deref()
             .and_then(|v| parse_retry_after(v, now));
         if (300..400).contains(&status) {
-            obs.redirect_to = Some(header(LOCATION).unwrap_or_else(|| "(no Location)".into()));
+            obs.redirect_to = Some(header(&resp, LOCATION).unwrap_or_else(|| "(no Location)".into()));
         }
         let body = match read_capped(resp).await {
             Ok(b) => b,
             Err(BodyError::Transport(e)) => {
                 obs.transport_error = Some(TransportError::Other(format!("the answer broke off: {e}")));
-                return Exchange {
+                return OutcomeAnswer {
                     verdict: classify(&obs),
                     http_status: Some(status),
                     response: None,
@@ -359,7 +318,7 @@ impl OutcomeClient {
                 b
             }
         };
-        let excerpt = Some(cut(&String::from_utf8_lossy(&body), 2048));
+        let excerpt = Some(cut(&String::from_utf8_lossy(&body), EXCERPT_BYTES));
         let mut response = None;
         if obs.body_problem.is_none() && obs.redirect_to.is_none() {
             match pox::parse_response(&body) {
@@ -411,7 +370,7 @@ impl OutcomeClient {
                 }
             }
         }
-        Exchange {
+        OutcomeAnswer {
             verdict,
             http_status: Some(status),
             response,
@@ -428,16 +387,6 @@ fn json_error_message(body: &[u8]) -> Option<String> {
         .or_else(|| v.get("error"))
         .and_then(|m| m.as_str())
         .map(str::to_string)
-}
-
-fn transport_error(e: &reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else if e.is_connect() {
-        TransportError::Connect(error_chain(e))
-    } else {
-        TransportError::Other(error_chain(e))
-    }
 }
 
 #[cfg(test)]

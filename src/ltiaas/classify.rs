@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use crate::lti11::classify::{TransportError, Verdict};
+use crate::http::{TransportError, Verdict, cut};
 use crate::model::{AttemptOutcome, ErrorClass};
 
 /// Which `Authorization` scheme a request used (decides the hint on a 401).
@@ -395,14 +395,14 @@ pub fn classify(o: &Observed) -> Verdict {
         };
     }
     if status == 429 || (status == 403 && text.contains("rate limit")) {
-        let mut v = verdict(
+        let mut slow_down = verdict(
             Out::Error,
             Some(Transient),
             described(format!("rate limited (HTTP {status})")),
             "LTIAAS or the LMS asked Passback to slow down; it waits as told and retries.",
         );
-        v.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
-        return v;
+        slow_down.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
+        return slow_down;
     }
     if status == 401 {
         return verdict(
@@ -423,14 +423,14 @@ pub fn classify(o: &Observed) -> Verdict {
         );
     }
     if status >= 500 {
-        let mut v = verdict(
+        let mut server_error = verdict(
             Out::Error,
             Some(Transient),
             described(format!("LTIAAS failed with HTTP {status}")),
             "LTIAAS or the LMS had a server error; Passback will retry later. The grade is not marked sent.",
         );
-        v.retry_after = o.retry_after;
-        return v;
+        server_error.retry_after = o.retry_after;
+        return server_error;
     }
     let hint = match status {
         404 => {
@@ -455,18 +455,6 @@ pub fn classify(o: &Observed) -> Verdict {
         described(format!("unexpected HTTP {status}")),
         hint,
     )
-}
-
-/// Cut `s` to at most `max` bytes on a character boundary, saying how long it was.
-pub fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [{} bytes in all]", &s[..end], s.len())
 }
 
 #[cfg(test)]

@@ -16,15 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::classify::{AuthScheme, LtiaasError, Observed, TransportError, Verdict, classify, cut};
+use super::classify::{AuthScheme, LtiaasError, Observed, classify};
 use crate::error::{Error, Result};
-use crate::lti11::classify::parse_retry_after;
-pub use crate::lti11::client::ClientOptions;
+use crate::http::{
+    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, TransportError, Verdict, build_client, cut,
+    header, parse_retry_after, read_capped,
+};
 use crate::model::{AttemptOutcome, ErrorClass};
-use crate::net::{BodyError, error_chain, read_capped};
-
-/// Largest response body read (anything longer is cut and reported).
-pub use crate::net::MAX_RESPONSE_BYTES;
 
 /// Most pages followed through `next` in one listing (a loop guard).
 pub const MAX_PAGES: usize = 200;
@@ -240,7 +238,7 @@ impl LtiaasRequest {
         );
         if let Some(b) = &self.body {
             s.push_str("\n\n");
-            s.push_str(&cut(b, 2048));
+            s.push_str(&cut(b, EXCERPT_BYTES));
         }
         s
     }
@@ -420,7 +418,7 @@ pub struct LineItemFilter {
 }
 
 /// AGS `activityProgress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActivityProgress {
     Initialized,
     Started,
@@ -430,7 +428,7 @@ pub enum ActivityProgress {
 }
 
 /// AGS `gradingProgress` (LMSs may ignore scores that are not `FullyGraded`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GradingProgress {
     FullyGraded,
     Pending,
@@ -478,9 +476,9 @@ pub struct ResultScore {
     pub comment: Option<String>,
 }
 
-/// What one exchange (or one walk through pages) produced.
+/// What one request (or one walk through pages) to LTIAAS produced.
 #[derive(Debug, Clone)]
-pub struct Exchange<T> {
+pub struct ApiAnswer<T> {
     pub verdict: Verdict,
     pub http_status: Option<u16>,
     /// The parsed answer (2xx only).
@@ -491,7 +489,7 @@ pub struct Exchange<T> {
     pub pages: usize,
 }
 
-impl<T> Exchange<T> {
+impl<T> ApiAnswer<T> {
     fn fail(verdict: Verdict, http_status: Option<u16>, excerpt: Option<String>) -> Self {
         Self {
             verdict,
@@ -528,14 +526,10 @@ impl LtiaasClient {
                 "the LTIAAS base URL {base:?} must not have a query or fragment"
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.total_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Passback/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http: build_client(opts)?,
+            base,
+        })
     }
 
     /// The base URL without a trailing slash.
@@ -650,24 +644,24 @@ impl LtiaasClient {
 
     /// `GET /api/idtoken` with an ltik. The answer carries the service key, so
     /// no excerpt of a successful answer is ever kept.
-    pub async fn get_idtoken(&self, auth: &LtiaasAuth) -> Exchange<IdToken> {
+    pub async fn get_idtoken(&self, auth: &LtiaasAuth) -> ApiAnswer<IdToken> {
         let req = match self.idtoken_request() {
             Ok(r) => r,
-            Err(e) => return Exchange::fail(local_error(&e), None, None),
+            Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
         };
         let raw = self.execute(auth, &req).await;
         if !raw.verdict.is_success() {
-            return Exchange::fail(raw.verdict, raw.http_status, raw.excerpt);
+            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
         }
         match serde_json::from_slice::<IdToken>(&raw.body) {
-            Ok(t) => Exchange {
+            Ok(t) => ApiAnswer {
                 verdict: raw.verdict,
                 http_status: raw.http_status,
                 value: Some(t),
                 response_excerpt: None,
                 pages: 1,
             },
-            Err(e) => Exchange::fail(
+            Err(e) => ApiAnswer::fail(
                 shape_error(
                     raw.http_status,
                     &format!("the ID token is not the expected JSON ({e})"),
@@ -683,34 +677,34 @@ impl LtiaasClient {
         &self,
         auth: &LtiaasAuth,
         filter: &LineItemFilter,
-    ) -> Exchange<Vec<LineItem>> {
+    ) -> ApiAnswer<Vec<LineItem>> {
         let first = match self.line_items_request(filter, auth.scheme()) {
             Ok(r) => r,
-            Err(e) => return Exchange::fail(local_error(&e), None, None),
+            Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
         };
         self.walk(auth, first, "/api/lineitems", "lineItems").await
     }
 
     /// Create a line item in the launch's context.
-    pub async fn create_line_item(&self, auth: &LtiaasAuth, item: &NewLineItem) -> Exchange<LineItem> {
+    pub async fn create_line_item(&self, auth: &LtiaasAuth, item: &NewLineItem) -> ApiAnswer<LineItem> {
         let mut req = match self.create_line_item_request(item) {
             Ok(r) => r,
-            Err(e) => return Exchange::fail(local_error(&e), None, None),
+            Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
         };
         req.scheme = auth.scheme();
         let raw = self.execute(auth, &req).await;
         if !raw.verdict.is_success() {
-            return Exchange::fail(raw.verdict, raw.http_status, raw.excerpt);
+            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
         }
         match serde_json::from_slice::<LineItem>(&raw.body) {
-            Ok(li) if li.id.is_some() => Exchange {
+            Ok(li) if li.id.is_some() => ApiAnswer {
                 verdict: raw.verdict,
                 http_status: raw.http_status,
                 value: Some(li),
                 response_excerpt: raw.excerpt,
                 pages: 1,
             },
-            _ => Exchange::fail(
+            _ => ApiAnswer::fail(
                 shape_error(raw.http_status, "the created line item has no id"),
                 raw.http_status,
                 raw.excerpt,
@@ -719,10 +713,10 @@ impl LtiaasClient {
     }
 
     /// Send a prepared score request (`204`, or `200`/`201` with any body, is success).
-    pub async fn post_score(&self, auth: &LtiaasAuth, req: &LtiaasRequest) -> Exchange<()> {
+    pub async fn post_score(&self, auth: &LtiaasAuth, req: &LtiaasRequest) -> ApiAnswer<()> {
         let raw = self.execute(auth, req).await;
         let ok = raw.verdict.is_success();
-        Exchange {
+        ApiAnswer {
             verdict: raw.verdict,
             http_status: raw.http_status,
             value: ok.then_some(()),
@@ -738,10 +732,10 @@ impl LtiaasClient {
         line_item_id: &str,
         user_id: Option<&str>,
         limit: Option<u32>,
-    ) -> Exchange<Vec<ResultScore>> {
+    ) -> ApiAnswer<Vec<ResultScore>> {
         let first = match self.scores_request(line_item_id, user_id, limit) {
             Ok(r) => r,
-            Err(e) => return Exchange::fail(local_error(&e), None, None),
+            Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
         };
         let path = format!("{}/scores", Self::line_item_path(line_item_id));
         self.walk(auth, first, &path, "scores").await
@@ -754,7 +748,7 @@ impl LtiaasClient {
         first: LtiaasRequest,
         path: &str,
         field: &str,
-    ) -> Exchange<Vec<T>> {
+    ) -> ApiAnswer<Vec<T>> {
         let mut req = first;
         let mut all = Vec::new();
         let mut seen = HashSet::new();
@@ -763,14 +757,14 @@ impl LtiaasClient {
             let raw = self.execute(auth, &req).await;
             pages += 1;
             if !raw.verdict.is_success() {
-                let mut x = Exchange::fail(raw.verdict, raw.http_status, raw.excerpt);
-                x.pages = pages;
-                return x;
+                let mut failed = ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
+                failed.pages = pages;
+                return failed;
             }
             let page: Value = match serde_json::from_slice(&raw.body) {
                 Ok(v) => v,
                 Err(e) => {
-                    return Exchange::fail(
+                    return ApiAnswer::fail(
                         shape_error(raw.http_status, &format!("page {pages} is not JSON ({e})")),
                         raw.http_status,
                         raw.excerpt,
@@ -787,7 +781,7 @@ impl LtiaasClient {
                 _ => (None, None),
             };
             let Some(items) = items else {
-                return Exchange::fail(
+                return ApiAnswer::fail(
                     shape_error(raw.http_status, &format!("page {pages} has no {field:?} list")),
                     raw.http_status,
                     raw.excerpt,
@@ -801,7 +795,7 @@ impl LtiaasClient {
             }
             let next = next.filter(|n| !n.trim().is_empty());
             let Some(next) = next else {
-                return Exchange {
+                return ApiAnswer {
                     verdict: raw.verdict,
                     http_status: raw.http_status,
                     value: Some(all),
@@ -810,7 +804,7 @@ impl LtiaasClient {
                 };
             };
             if !seen.insert(next.clone()) || pages >= MAX_PAGES {
-                return Exchange::fail(
+                return ApiAnswer::fail(
                     shape_error(
                         raw.http_status,
                         &format!(
@@ -823,7 +817,7 @@ impl LtiaasClient {
             }
             req = match self.page_request(path, &next, auth.scheme()) {
                 Ok(r) => r,
-                Err(e) => return Exchange::fail(local_error(&e), None, None),
+                Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
             };
         }
     }
@@ -844,7 +838,8 @@ impl LtiaasClient {
         let resp = match b.send().await {
             Ok(r) => r,
             Err(e) => {
-                obs.transport_error = Some(transport_error(&e, auth));
+                // reqwest errors name the URL, never the headers; scrub anyway.
+                obs.transport_error = Some(TransportError::from_reqwest(&e, |t| auth.scrub(t)));
                 return Raw {
                     verdict: classify(&obs),
                     http_status: None,
@@ -855,17 +850,12 @@ impl LtiaasClient {
         };
         let status = resp.status().as_u16();
         obs.http_status = Some(status);
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        obs.retry_after = header(RETRY_AFTER)
+        obs.retry_after = header(&resp, RETRY_AFTER)
             .as_deref()
             .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
         if (300..400).contains(&status) {
-            obs.redirect_to = Some(auth.scrub(&header(LOCATION).unwrap_or_else(|| "(no Location)".into())));
+            obs.redirect_to =
+                Some(auth.scrub(&header(&resp, LOCATION).unwrap_or_else(|| "(no Location)".into())));
         }
         let body = match read_capped(resp).await {
             Ok(b) => b,
@@ -887,7 +877,7 @@ impl LtiaasClient {
             }
         };
         let text = String::from_utf8_lossy(&body);
-        let excerpt = (!body.is_empty()).then(|| auth.scrub(&cut(&text, 2048)));
+        let excerpt = (!body.is_empty()).then(|| auth.scrub(&cut(&text, EXCERPT_BYTES)));
         if (200..300).contains(&status) {
             if obs.body_problem.is_none()
                 && !body.is_empty()
@@ -930,27 +920,6 @@ fn shape_error(status: Option<u16>, what: &str) -> Verdict {
                 .into(),
         ),
         retry_after: None,
-    }
-}
-
-fn local_error(e: &Error) -> Verdict {
-    Verdict {
-        outcome: AttemptOutcome::Error,
-        error_class: Some(ErrorClass::Permanent),
-        description: e.message.clone(),
-        fix_hint: Some("Nothing was sent; fix the input and try again.".into()),
-        retry_after: None,
-    }
-}
-
-fn transport_error(e: &reqwest::Error, auth: &LtiaasAuth) -> TransportError {
-    // reqwest errors name the URL, never the headers; scrub anyway.
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else if e.is_connect() {
-        TransportError::Connect(auth.scrub(&error_chain(e)))
-    } else {
-        TransportError::Other(auth.scrub(&error_chain(e)))
     }
 }
 

@@ -4,9 +4,9 @@
 //! completed afterwards, so a crash mid-request leaves a visible trace and a
 //! grade is never marked sent unless the LMS said so.
 
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
-use super::{Store, now_rfc3339};
+use super::{GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, AttemptOutcome, AttemptResult, ErrorClass, ImportBatch, NewAttempt};
 
@@ -45,7 +45,7 @@ pub struct NewImportBatch<'a> {
 
 impl Store {
     /// Journal an attempt before its request is sent; returns its id.
-    pub async fn start_attempt(&self, a: &NewAttempt) -> Result<i64> {
+    pub async fn start_attempt(conn: &mut SqliteConnection, a: &NewAttempt) -> Result<i64> {
         Ok(sqlx::query(
             "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
                message_identifier, started_at, request_excerpt)
@@ -60,14 +60,14 @@ impl Store {
         .bind(&a.message_identifier)
         .bind(now_rfc3339())
         .bind(&a.request_excerpt)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?
         .last_insert_rowid())
     }
 
     /// Complete a journaled attempt. Completing one twice is an error: the
     /// journal is append-only history.
-    pub async fn finish_attempt(&self, id: i64, r: &AttemptResult) -> Result<()> {
+    pub async fn finish_attempt(conn: &mut SqliteConnection, id: i64, r: &AttemptResult) -> Result<()> {
         let done = sqlx::query(
             "UPDATE attempts SET finished_at = ?, outcome = ?, http_status = ?, code_major = ?, description = ?,
                error_class = ?, fix_hint = ?, read_score = ?, response_excerpt = ?
@@ -83,7 +83,7 @@ impl Store {
         .bind(r.read_score)
         .bind(&r.response_excerpt)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
             return Err(Error::conflict(format!(
@@ -91,6 +91,33 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    /// The (activity, learner) of the grade an attempt is linked to, if any.
+    pub async fn attempt_grade_key(conn: &mut SqliteConnection, id: i64) -> Result<Option<GradeKey>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT g.activity_ref, g.learner_ref FROM attempts x JOIN grades g ON g.id = x.grade_ref WHERE x.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|(activity_ref, learner_ref)| GradeKey {
+            activity_ref,
+            learner_ref,
+        }))
+    }
+
+    /// The (activity, learner) of a grade version.
+    pub async fn grade_key_of(conn: &mut SqliteConnection, grade_ref: i64) -> Result<Option<GradeKey>> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT activity_ref, learner_ref FROM grades WHERE id = ?")
+                .bind(grade_ref)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(row.map(|(activity_ref, learner_ref)| GradeKey {
+            activity_ref,
+            learner_ref,
+        }))
     }
 
     pub async fn attempt(&self, id: i64) -> Result<Attempt> {

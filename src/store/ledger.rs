@@ -1,6 +1,10 @@
 //! Contexts, activities, learners, outcome targets and versioned grades.
+//!
+//! Writes take a connection (a transaction the caller, [`crate::intake`], owns),
+//! so a fact and the statuses it changes are committed together. Reads use the
+//! pool.
 
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use super::{Store, now_rfc3339};
 use crate::error::{Error, Result};
@@ -9,7 +13,7 @@ use crate::model::{
 };
 
 /// Identifies one (activity, learner) pair in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GradeKey {
     pub activity_ref: i64,
     pub learner_ref: i64,
@@ -32,7 +36,48 @@ fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
     })
 }
 
-fn validate_grade(g: &NewGrade) -> Result<()> {
+fn activity_from_row(r: &SqliteRow) -> Result<Activity> {
+    Ok(Activity {
+        id: r.try_get("id")?,
+        context_ref: r.try_get("context_ref")?,
+        resource_link_id: r.try_get("resource_link_id")?,
+        title: r.try_get("title")?,
+        points_possible: r.try_get("points_possible")?,
+        ltiaas_line_item_id: r.try_get("ltiaas_line_item_id")?,
+    })
+}
+
+fn learner_from_row(r: &SqliteRow) -> Result<Learner> {
+    let role: String = r.try_get("role")?;
+    Ok(Learner {
+        id: r.try_get("id")?,
+        platform_id: r.try_get("platform_id")?,
+        lti_user_id: r.try_get("lti_user_id")?,
+        name: r.try_get("name")?,
+        email: r.try_get("email")?,
+        person_sourcedid: r.try_get("person_sourcedid")?,
+        role: Role::parse(&role).unwrap_or(Role::Unknown),
+    })
+}
+
+fn target_from_row(r: &SqliteRow) -> Result<OutcomeTarget> {
+    let flag = |name: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(name)? != 0) };
+    Ok(OutcomeTarget {
+        lis_result_sourcedid: r.try_get("lis_result_sourcedid")?,
+        lis_outcome_service_url: r.try_get("lis_outcome_service_url")?,
+        ext_outcome_data_values_accepted: r.try_get("ext_outcome_data_values_accepted")?,
+        ext_result_total_score_accepted: flag("ext_result_total_score_accepted")?,
+        ext_submitted_at_accepted: flag("ext_submitted_at_accepted")?,
+        ext_prioritize_non_tool_grade_accepted: flag("ext_prioritize_non_tool_grade_accepted")?,
+        ext_needs_additional_review_accepted: flag("ext_needs_additional_review_accepted")?,
+        service_key_ref: r.try_get("service_key_ref")?,
+        learned_at: r.try_get("learned_at")?,
+        learned_from: r.try_get("learned_from")?,
+    })
+}
+
+/// Check a grade before it is recorded.
+pub fn validate_grade(g: &NewGrade) -> Result<()> {
     if !g.score_maximum.is_finite() || g.score_maximum <= 0.0 {
         return Err(Error::invalid(format!(
             "score maximum must be a number above 0, got {}",
@@ -55,29 +100,25 @@ fn validate_grade(g: &NewGrade) -> Result<()> {
 
 impl Store {
     pub async fn upsert_context(
-        &self,
+        conn: &mut SqliteConnection,
         platform_id: i64,
         context_id: &str,
         title: Option<&str>,
         label: Option<&str>,
     ) -> Result<Context> {
-        sqlx::query(
+        let r = sqlx::query(
             "INSERT INTO contexts (platform_id, context_id, title, label) VALUES (?, ?, ?, ?)
              ON CONFLICT (platform_id, context_id) DO UPDATE SET
                title = COALESCE(excluded.title, contexts.title),
-               label = COALESCE(excluded.label, contexts.label)",
+               label = COALESCE(excluded.label, contexts.label)
+             RETURNING id, platform_id, context_id, title, label",
         )
         .bind(platform_id)
         .bind(context_id)
         .bind(title)
         .bind(label)
-        .execute(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
-        let r = sqlx::query("SELECT * FROM contexts WHERE platform_id = ? AND context_id = ?")
-            .bind(platform_id)
-            .bind(context_id)
-            .fetch_one(&self.pool)
-            .await?;
         Ok(Context {
             id: r.try_get("id")?,
             platform_id: r.try_get("platform_id")?,
@@ -87,63 +128,61 @@ impl Store {
         })
     }
 
+    /// Insert or update an activity; fields given as `None` keep their stored value.
     pub async fn upsert_activity(
-        &self,
+        conn: &mut SqliteConnection,
         context_ref: i64,
         resource_link_id: &str,
         title: Option<&str>,
         points_possible: Option<f64>,
         ltiaas_line_item_id: Option<&str>,
     ) -> Result<Activity> {
-        sqlx::query(
+        let r = sqlx::query(
             "INSERT INTO activities (context_ref, resource_link_id, title, points_possible, ltiaas_line_item_id)
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (context_ref, resource_link_id) DO UPDATE SET
                title = COALESCE(excluded.title, activities.title),
                points_possible = COALESCE(excluded.points_possible, activities.points_possible),
-               ltiaas_line_item_id = COALESCE(excluded.ltiaas_line_item_id, activities.ltiaas_line_item_id)",
+               ltiaas_line_item_id = COALESCE(excluded.ltiaas_line_item_id, activities.ltiaas_line_item_id)
+             RETURNING *",
         )
         .bind(context_ref)
         .bind(resource_link_id)
         .bind(title)
         .bind(points_possible)
         .bind(ltiaas_line_item_id)
-        .execute(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
-        let r = sqlx::query("SELECT * FROM activities WHERE context_ref = ? AND resource_link_id = ?")
-            .bind(context_ref)
-            .bind(resource_link_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Activity {
-            id: r.try_get("id")?,
-            context_ref: r.try_get("context_ref")?,
-            resource_link_id: r.try_get("resource_link_id")?,
-            title: r.try_get("title")?,
-            points_possible: r.try_get("points_possible")?,
-            ltiaas_line_item_id: r.try_get("ltiaas_line_item_id")?,
-        })
+        activity_from_row(&r)
     }
 
     /// Insert or update a learner; fields given as `None` keep their stored value.
+    /// Also says whether the learner's role changed (their grades' statuses may).
     #[allow(clippy::too_many_arguments)]
     pub async fn upsert_learner(
-        &self,
+        conn: &mut SqliteConnection,
         platform_id: i64,
         lti_user_id: &str,
         name: Option<&str>,
         email: Option<&str>,
         person_sourcedid: Option<&str>,
         role: Option<Role>,
-    ) -> Result<Learner> {
-        sqlx::query(
+    ) -> Result<(Learner, bool)> {
+        let before: Option<(String,)> =
+            sqlx::query_as("SELECT role FROM learners WHERE platform_id = ? AND lti_user_id = ?")
+                .bind(platform_id)
+                .bind(lti_user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let r = sqlx::query(
             "INSERT INTO learners (platform_id, lti_user_id, name, email, person_sourcedid, role)
              VALUES (?, ?, ?, ?, ?, COALESCE(?, 'unknown'))
              ON CONFLICT (platform_id, lti_user_id) DO UPDATE SET
                name = COALESCE(excluded.name, learners.name),
                email = COALESCE(excluded.email, learners.email),
                person_sourcedid = COALESCE(excluded.person_sourcedid, learners.person_sourcedid),
-               role = CASE WHEN ? IS NULL THEN learners.role ELSE excluded.role END",
+               role = CASE WHEN ? IS NULL THEN learners.role ELSE excluded.role END
+             RETURNING *",
         )
         .bind(platform_id)
         .bind(lti_user_id)
@@ -152,28 +191,20 @@ impl Store {
         .bind(person_sourcedid)
         .bind(role.map(Role::as_str))
         .bind(role.map(Role::as_str))
-        .execute(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
-        let r = sqlx::query("SELECT * FROM learners WHERE platform_id = ? AND lti_user_id = ?")
-            .bind(platform_id)
-            .bind(lti_user_id)
-            .fetch_one(&self.pool)
-            .await?;
-        let role: String = r.try_get("role")?;
-        Ok(Learner {
-            id: r.try_get("id")?,
-            platform_id: r.try_get("platform_id")?,
-            lti_user_id: r.try_get("lti_user_id")?,
-            name: r.try_get("name")?,
-            email: r.try_get("email")?,
-            person_sourcedid: r.try_get("person_sourcedid")?,
-            role: Role::parse(&role).unwrap_or(Role::Unknown),
-        })
+        let learner = learner_from_row(&r)?;
+        let changed = before.is_some_and(|(old,)| old != learner.role.as_str());
+        Ok((learner, changed))
     }
 
     /// Record where a learner's grade for an activity goes. A newer target
     /// replaces the older one (the newest launch wins).
-    pub async fn set_outcome_target(&self, key: GradeKey, t: &OutcomeTarget) -> Result<()> {
+    pub async fn set_outcome_target(
+        conn: &mut SqliteConnection,
+        key: GradeKey,
+        t: &OutcomeTarget,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO outcome_targets (activity_ref, learner_ref, lis_result_sourcedid, lis_outcome_service_url,
                ext_outcome_data_values_accepted, ext_result_total_score_accepted, ext_submitted_at_accepted,
@@ -204,7 +235,7 @@ impl Store {
         .bind(&t.service_key_ref)
         .bind(&t.learned_at)
         .bind(&t.learned_from)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -215,37 +246,25 @@ impl Store {
             .bind(key.learner_ref)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(OutcomeTarget {
-            lis_result_sourcedid: r.try_get("lis_result_sourcedid")?,
-            lis_outcome_service_url: r.try_get("lis_outcome_service_url")?,
-            ext_outcome_data_values_accepted: r.try_get("ext_outcome_data_values_accepted")?,
-            ext_result_total_score_accepted: r.try_get::<i64, _>("ext_result_total_score_accepted")? != 0,
-            ext_submitted_at_accepted: r.try_get::<i64, _>("ext_submitted_at_accepted")? != 0,
-            ext_prioritize_non_tool_grade_accepted: r
-                .try_get::<i64, _>("ext_prioritize_non_tool_grade_accepted")?
-                != 0,
-            ext_needs_additional_review_accepted: r
-                .try_get::<i64, _>("ext_needs_additional_review_accepted")?
-                != 0,
-            service_key_ref: r.try_get("service_key_ref")?,
-            learned_at: r.try_get("learned_at")?,
-            learned_from: r.try_get("learned_from")?,
-        }))
+        row.as_ref().map(target_from_row).transpose()
     }
 
     /// Record a local grade value. If it equals the current version nothing is
     /// written and the current version is returned (re-importing the same file
-    /// never double-counts); otherwise a new version is added and the history kept.
-    pub async fn record_grade(&self, key: GradeKey, g: &NewGrade) -> Result<(Grade, bool)> {
+    /// never double-counts); otherwise a new version is added, the history kept,
+    /// and the (activity, learner) pair's current grade moves to it.
+    pub async fn record_grade(
+        conn: &mut SqliteConnection,
+        key: GradeKey,
+        g: &NewGrade,
+    ) -> Result<(Grade, bool)> {
         validate_grade(g)?;
-        let mut tx = self.pool.begin().await?;
         let current = sqlx::query(
             "SELECT * FROM grades WHERE activity_ref = ? AND learner_ref = ? ORDER BY version DESC LIMIT 1",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let next_version = match &current {
             Some(r) => {
@@ -263,10 +282,11 @@ impl Store {
             }
             None => 1,
         };
-        let id = sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO grades (activity_ref, learner_ref, version, score_given, score_maximum, comment,
                result_text, result_url, submitted_at, recorded_at, source)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING *",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
@@ -279,15 +299,20 @@ impl Store {
         .bind(&g.submitted_at)
         .bind(now_rfc3339())
         .bind(&g.source)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        let row = sqlx::query("SELECT * FROM grades WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok((grade_from_row(&row)?, true))
+        .fetch_one(&mut *conn)
+        .await?;
+        let grade = grade_from_row(&row)?;
+        // The status is a placeholder until the caller decides it in the same transaction.
+        sqlx::query(
+            "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status) VALUES (?, ?, ?, 'pending')
+             ON CONFLICT (activity_ref, learner_ref) DO UPDATE SET grade_ref = excluded.grade_ref",
+        )
+        .bind(key.activity_ref)
+        .bind(key.learner_ref)
+        .bind(grade.id)
+        .execute(&mut *conn)
+        .await?;
+        Ok((grade, true))
     }
 
     /// Every version of a grade, newest first.
@@ -302,78 +327,44 @@ impl Store {
         rows.iter().map(grade_from_row).collect()
     }
 
-    /// The current version of every grade, with names and a status derived from
-    /// the outcome target and the latest attempt for that version.
+    /// The current version of every grade, with names and its stored status.
     pub async fn list_grade_rows(&self) -> Result<Vec<GradeRow>> {
         let rows = sqlx::query(
-            "SELECT g.id AS grade_id, p.name AS platform, p.kind AS kind, c.context_id, a.resource_link_id,
+            "SELECT g.id AS grade_id, p.name AS platform, c.context_id, a.resource_link_id,
                     a.title AS activity_title, l.lti_user_id, l.name AS learner_name, g.version, g.score_given,
-                    g.score_maximum, g.recorded_at,
-                    t.lis_result_sourcedid, t.lis_outcome_service_url,
-                    COALESCE(t.service_key_ref,
-                             (SELECT k.secret_ref FROM service_keys k WHERE k.platform_id = c.platform_id
-                                AND k.context_id = c.context_id AND k.resource_link_id = a.resource_link_id))
-                      AS service_key_ref,
-                    (SELECT outcome FROM attempts x WHERE x.grade_ref = g.id AND x.operation IN ('replace','score')
-                       ORDER BY x.id DESC LIMIT 1) AS last_outcome,
-                    (SELECT description FROM attempts x WHERE x.grade_ref = g.id AND x.operation IN ('replace','score')
-                       ORDER BY x.id DESC LIMIT 1) AS last_description
-             FROM grades g
-             JOIN activities a ON a.id = g.activity_ref
+                    g.score_maximum, g.recorded_at, cg.status, cg.status_detail
+             FROM current_grades cg
+             JOIN grades g ON g.id = cg.grade_ref
+             JOIN activities a ON a.id = cg.activity_ref
              JOIN contexts c ON c.id = a.context_ref
              JOIN platforms p ON p.id = c.platform_id
-             JOIN learners l ON l.id = g.learner_ref
-             LEFT JOIN outcome_targets t ON t.activity_ref = g.activity_ref AND t.learner_ref = g.learner_ref
-             WHERE g.version = (SELECT MAX(version) FROM grades g2
-                                WHERE g2.activity_ref = g.activity_ref AND g2.learner_ref = g.learner_ref)
+             JOIN learners l ON l.id = cg.learner_ref
              ORDER BY p.name, c.context_id, a.resource_link_id, l.lti_user_id",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let kind: String = r.try_get("kind")?;
-            let sourcedid: Option<String> = r.try_get("lis_result_sourcedid")?;
-            let url: Option<String> = r.try_get("lis_outcome_service_url")?;
-            let service_key: Option<String> = r.try_get("service_key_ref")?;
-            let last_outcome: Option<String> = r.try_get("last_outcome")?;
-            let last_description: Option<String> = r.try_get("last_description")?;
-            let can_send = if kind == "lti11" {
-                sourcedid.is_some() && url.is_some()
-            } else {
-                service_key.is_some()
-            };
-            let (status, detail) = match last_outcome.as_deref() {
-                Some("success") => (GradeStatus::InSync, None),
-                Some("failure") | Some("error") => (GradeStatus::Failed, last_description),
-                Some("processing") | Some("pending") => (GradeStatus::Unknown, last_description),
-                _ if !can_send => (
-                    GradeStatus::CannotSend,
-                    Some(if kind == "lti11" {
-                        "no lis_result_sourcedid / outcome URL known: the learner must launch the activity again".into()
-                    } else {
-                        "no LTIAAS service key known for this context: a fresh launch is needed".into()
-                    }),
-                ),
-                _ => (GradeStatus::Pending, None),
-            };
-            out.push(GradeRow {
-                grade_id: r.try_get("grade_id")?,
-                platform: r.try_get("platform")?,
-                context_id: r.try_get("context_id")?,
-                resource_link_id: r.try_get("resource_link_id")?,
-                activity_title: r.try_get("activity_title")?,
-                lti_user_id: r.try_get("lti_user_id")?,
-                learner_name: r.try_get("learner_name")?,
-                version: r.try_get("version")?,
-                score_given: r.try_get("score_given")?,
-                score_maximum: r.try_get("score_maximum")?,
-                recorded_at: r.try_get("recorded_at")?,
-                status,
-                status_detail: detail,
-            });
-        }
-        Ok(out)
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(GradeRow {
+                    grade_id: r.try_get("grade_id")?,
+                    platform: r.try_get("platform")?,
+                    context_id: r.try_get("context_id")?,
+                    resource_link_id: r.try_get("resource_link_id")?,
+                    activity_title: r.try_get("activity_title")?,
+                    lti_user_id: r.try_get("lti_user_id")?,
+                    learner_name: r.try_get("learner_name")?,
+                    version: r.try_get("version")?,
+                    score_given: r.try_get("score_given")?,
+                    score_maximum: r.try_get("score_maximum")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                    status: GradeStatus::parse(&status).ok_or_else(|| {
+                        Error::internal(format!("unknown grade status {status:?} in the ledger"))
+                    })?,
+                    status_detail: r.try_get("status_detail")?,
+                })
+            })
+            .collect()
     }
 
     /// Every activity with its platform, context and counts.
@@ -382,9 +373,7 @@ impl Store {
             "SELECT a.id, p.name AS platform, c.context_id, c.title AS context_title, a.resource_link_id, a.title,
                     a.points_possible,
                     (SELECT COUNT(DISTINCT learner_ref) FROM grades g WHERE g.activity_ref = a.id) AS learners,
-                    (SELECT COUNT(*) FROM grades g WHERE g.activity_ref = a.id AND g.version =
-                        (SELECT MAX(version) FROM grades g2 WHERE g2.activity_ref = g.activity_ref
-                         AND g2.learner_ref = g.learner_ref)) AS grades
+                    (SELECT COUNT(*) FROM current_grades cg WHERE cg.activity_ref = a.id) AS grades
              FROM activities a JOIN contexts c ON c.id = a.context_ref JOIN platforms p ON p.id = c.platform_id
              ORDER BY p.name, c.context_id, a.title, a.resource_link_id",
         )
@@ -408,10 +397,28 @@ impl Store {
     }
 
     pub async fn grade_count(&self) -> Result<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM (SELECT DISTINCT activity_ref, learner_ref FROM grades)")
-                .fetch_one(&self.pool)
-                .await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM current_grades")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n)
+    }
+
+    /// The activity of (platform, context, resource link), if the ledger has it.
+    pub async fn find_activity(
+        &self,
+        platform_id: i64,
+        context_id: &str,
+        resource_link_id: &str,
+    ) -> Result<Option<Activity>> {
+        let row = sqlx::query(
+            "SELECT a.* FROM activities a JOIN contexts c ON c.id = a.context_ref
+             WHERE c.platform_id = ? AND c.context_id = ? AND a.resource_link_id = ?",
+        )
+        .bind(platform_id)
+        .bind(context_id)
+        .bind(resource_link_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(activity_from_row).transpose()
     }
 }

@@ -1,12 +1,16 @@
 //! The ledger: SQLite through sqlx, with embedded migrations.
 //!
 //! The store is the only module that speaks SQL. It knows nothing about
-//! secrets: platforms carry a keyring reference chosen by the caller.
+//! secrets (platforms carry a keyring reference chosen by the caller) nor about
+//! the rules that decide a grade's status (`crate::status`). Methods that write
+//! facts take a connection, so `crate::intake`, the single writer of facts, can
+//! commit a fact and the statuses it changes in one transaction.
 
 mod journal;
 mod ledger;
 mod platforms;
 mod service_keys;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -19,7 +23,7 @@ use sqlx::sqlite::{
 use crate::error::{Error, Result};
 
 pub use journal::NewImportBatch;
-pub use ledger::GradeKey;
+pub use ledger::{GradeKey, validate_grade};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};
 
@@ -135,12 +139,18 @@ impl Store {
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        Self::set_meta_in(&mut conn, key, value).await
+    }
+
+    /// [`Store::set_meta`] inside a transaction.
+    pub async fn set_meta_in(conn: &mut sqlx::SqliteConnection, key: &str, value: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

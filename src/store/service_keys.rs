@@ -1,7 +1,7 @@
 //! LTIAAS service keys (keyring references and capture times, never the keys)
 //! and the per-(line item, learner) score clock.
 
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use super::Store;
 use crate::error::Result;
@@ -80,7 +80,7 @@ impl Store {
 
     /// Record a service key unless a newer capture is already recorded (newest
     /// wins; equal capture times replace). Returns whether the row was written.
-    pub async fn upsert_service_key(&self, k: &ServiceKeyInsert<'_>) -> Result<bool> {
+    pub async fn upsert_service_key(conn: &mut SqliteConnection, k: &ServiceKeyInsert<'_>) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO service_keys (platform_id, context_id, resource_link_id, ltiaas_platform_id, secret_ref,
                captured_at, source)
@@ -99,7 +99,7 @@ impl Store {
         .bind(k.secret_ref)
         .bind(k.captured_at)
         .bind(k.source)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -122,7 +122,7 @@ impl Store {
     /// clock has not moved past it (or went backwards). Atomic, so two senders
     /// never get the same value.
     pub async fn next_score_timestamp_ms(
-        &self,
+        conn: &mut SqliteConnection,
         platform_id: i64,
         line_item_id: &str,
         lti_user_id: &str,
@@ -139,7 +139,7 @@ impl Store {
         .bind(line_item_id)
         .bind(lti_user_id)
         .bind(now_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
         Ok(ms)
     }
@@ -210,6 +210,16 @@ mod tests {
         (s, id)
     }
 
+    async fn upsert(s: &Store, k: &ServiceKeyInsert<'_>) -> Result<bool> {
+        let mut c = s.pool().acquire().await.unwrap();
+        Store::upsert_service_key(&mut c, k).await
+    }
+
+    async fn next_ms(s: &Store, pid: i64, line_item: &str, user: &str, now: i64) -> Result<i64> {
+        let mut c = s.pool().acquire().await.unwrap();
+        Store::next_score_timestamp_ms(&mut c, pid, line_item, user, now).await
+    }
+
     fn insert<'a>(pid: i64, secret_ref: &'a str, at: &'a str) -> ServiceKeyInsert<'a> {
         ServiceKeyInsert {
             platform_id: pid,
@@ -227,12 +237,12 @@ mod tests {
         let (s, pid) = store_with_platform().await;
         assert!(s.service_key(pid, "c1", "r1").await.unwrap().is_none());
         assert!(
-            s.upsert_service_key(&insert(pid, "passback/k", "2026-01-02T00:00:00.000Z"))
+            upsert(&s, &insert(pid, "passback/k", "2026-01-02T00:00:00.000Z"))
                 .await
                 .unwrap()
         );
         assert!(
-            !s.upsert_service_key(&insert(pid, "passback/k", "2026-01-01T00:00:00.000Z"))
+            !upsert(&s, &insert(pid, "passback/k", "2026-01-01T00:00:00.000Z"))
                 .await
                 .unwrap(),
             "an older capture does not replace a newer one"
@@ -243,7 +253,7 @@ mod tests {
         );
         let mut newer = insert(pid, "passback/k", "2026-01-03T00:00:00.000Z");
         newer.ltiaas_platform_id = None;
-        assert!(s.upsert_service_key(&newer).await.unwrap());
+        assert!(upsert(&s, &newer).await.unwrap());
         let k = s.service_key(pid, "c1", "r1").await.unwrap().unwrap();
         assert_eq!(k.captured_at, "2026-01-03T00:00:00.000Z");
         assert_eq!(
@@ -260,30 +270,21 @@ mod tests {
     #[tokio::test]
     async fn score_timestamps_strictly_increase_per_line_item_and_user() {
         let (s, pid) = store_with_platform().await;
+        assert_eq!(next_ms(&s, pid, "li", "u", 1000).await.unwrap(), 1000);
+        assert_eq!(next_ms(&s, pid, "li", "u", 1000).await.unwrap(), 1001);
         assert_eq!(
-            s.next_score_timestamp_ms(pid, "li", "u", 1000).await.unwrap(),
-            1000
-        );
-        assert_eq!(
-            s.next_score_timestamp_ms(pid, "li", "u", 1000).await.unwrap(),
-            1001
-        );
-        assert_eq!(
-            s.next_score_timestamp_ms(pid, "li", "u", 900).await.unwrap(),
+            next_ms(&s, pid, "li", "u", 900).await.unwrap(),
             1002,
             "a clock going backwards still moves forward"
         );
+        assert_eq!(next_ms(&s, pid, "li", "u", 5000).await.unwrap(), 5000);
         assert_eq!(
-            s.next_score_timestamp_ms(pid, "li", "u", 5000).await.unwrap(),
-            5000
-        );
-        assert_eq!(
-            s.next_score_timestamp_ms(pid, "li", "other", 1000).await.unwrap(),
+            next_ms(&s, pid, "li", "other", 1000).await.unwrap(),
             1000,
             "per user"
         );
         assert_eq!(
-            s.next_score_timestamp_ms(pid, "li2", "u", 1000).await.unwrap(),
+            next_ms(&s, pid, "li2", "u", 1000).await.unwrap(),
             1000,
             "per line item"
         );

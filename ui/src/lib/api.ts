@@ -1,20 +1,28 @@
-// One way to call the core: Tauri IPC inside the desktop app, the loopback HTTP
-// bridge (`passback ui-server`) in a plain browser. Both reject with PassbackError.
+// One way to call the core: Tauri IPC inside the desktop app (one `call` command that
+// routes to the core's command table), the loopback HTTP bridge (`passback ui-server`)
+// in a plain browser. Both reject with a CallError. Command names, arguments and
+// results are typed from the Rust command table (bindings.ts, generated).
 import { invoke, isTauri } from '@tauri-apps/api/core';
-import type { DoctorReport, GradeRow, Overview, PassbackError } from './types';
+import type { CommandName, Commands, PassbackError } from './bindings';
 
-function asPassbackError(e: unknown): PassbackError {
+/** The core's error, or `unavailable` when Passback itself did not answer. */
+export type CallError = { kind: PassbackError['kind'] | 'unavailable'; message: string };
+
+function asCallError(e: unknown): CallError {
   if (e && typeof e === 'object' && 'kind' in e && 'message' in e) {
     const { kind, message } = e as { kind: unknown; message: unknown };
-    return { kind: String(kind), message: String(message) };
+    return { kind: String(kind) as CallError['kind'], message: String(message) };
   }
   if (e instanceof Error) return { kind: 'internal', message: e.message };
   return { kind: 'internal', message: String(e) };
 }
 
-export async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
+export async function call<C extends CommandName>(
+  command: C,
+  args: Commands[C]['args'],
+): Promise<Commands[C]['result']> {
   try {
-    if (isTauri()) return await invoke<T>(command, args);
+    if (isTauri()) return await invoke<Commands[C]['result']>('call', { command, args });
     let res: Response;
     try {
       res = await fetch(`/api/${command}`, {
@@ -32,14 +40,14 @@ export async function call<T>(command: string, args: Record<string, unknown> = {
     if (!res.ok) {
       throw body ?? { kind: 'internal', message: `HTTP ${res.status} from the Passback bridge` };
     }
-    return body as T;
+    return body as Commands[C]['result'];
   } catch (e) {
-    throw asPassbackError(e);
+    throw asCallError(e);
   }
 }
 
 export const api = {
-  overview: () => call<Overview>('overview'),
-  doctor: () => call<DoctorReport>('doctor'),
-  listGrades: () => call<GradeRow[]>('list_grades'),
+  overview: () => call('overview', {}),
+  doctor: () => call('doctor', {}),
+  listGrades: () => call('list_grades', {}),
 };

@@ -1,4 +1,4 @@
-import type { GradeStatus, Platform } from './types';
+import type { GradeStatus, Platform } from './bindings';
 
 export function score(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/0+$/, '').replace(/\.$/, '');

@@ -1,0 +1,140 @@
+//! The `passback` command line: clap definitions and thin handlers over
+//! [`passback::app::Passback`], one file per command group, with this small
+//! dispatcher. Exit codes: 0 success, 1 failure, 2 usage error.
+
+mod doctor;
+mod grades;
+mod lti11;
+mod ltiaas;
+mod output;
+mod platform;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use passback::app::{Passback, resolve_db_path};
+use passback::secrets::Secrets;
+use passback::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "passback",
+    version,
+    about = "See the grades your learning tool holds, find the ones that never reached the LMS, and send them again.",
+    after_help = "The ledger is a SQLite file: --db PATH, else $PASSBACK_DB, else the OS data folder.\n\
+                  Secrets (consumer secrets, API keys, service keys) live only in the OS keyring."
+)]
+pub struct Cli {
+    /// Ledger file (default: $PASSBACK_DB, else the OS data folder).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage LMS connections (platforms).
+    #[command(subcommand)]
+    Platform(platform::PlatformCmd),
+    /// List the current version of every local grade with its status.
+    Grades(output::JsonFlag),
+    /// Work with a single grade.
+    #[command(subcommand)]
+    Grade(grades::GradeCmd),
+    /// List activities (resource links) with learner and grade counts.
+    Activities(output::JsonFlag),
+    /// Check the ledger, its schema and the OS keyring.
+    Doctor(output::JsonFlag),
+    /// Send one LTI 1.1 replaceResult (a score, optionally with Canvas result data).
+    #[command(name = "send-one")]
+    SendOne(lti11::SendOneArgs),
+    /// Read what the LMS holds for one sourcedid (LTI 1.1 readResult).
+    #[command(name = "read-one")]
+    ReadOne(lti11::OneTargetArgs),
+    /// Delete the LMS's result for one sourcedid (LTI 1.1 deleteResult).
+    #[command(name = "delete-one")]
+    DeleteOne(lti11::OneTargetArgs),
+    /// LTIAAS: capture ID tokens (service keys), send and read scores, list keys and line items.
+    #[command(subcommand)]
+    Ltiaas(ltiaas::LtiaasCmd),
+    /// Run the sandbox LMS on loopback: LTI 1.1 outcomes and an LTIAAS-compatible API under /api/
+    /// (prints one JSON line with its URLs and credentials).
+    Sandbox(sandbox::SandboxArgs),
+    /// Open the demo workspace (a practice ledger wired to a built-in sandbox LMS) and keep
+    /// the sandbox running until Ctrl-C. Uses --db if given, else demo.sqlite in the data folder.
+    Demo,
+    /// Serve the desktop UI to a browser on loopback (for browser tests and support sessions).
+    UiServer(crate::ui_server::UiServerArgs),
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse(); // exits 2 on usage errors, 0 on --help/--version
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSBACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Open the ledger the flags and environment name, with the OS keyring.
+async fn open(cli_db: Option<&Path>) -> Result<Passback> {
+    let path = resolve_db_path(cli_db)?;
+    Passback::open(&path, Secrets::os().await).await
+}
+
+/// Exit code 0 when `ok`, else 1.
+fn code(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let db = cli.db.as_deref();
+    match cli.command {
+        Command::Platform(c) => platform::run(db, c).await,
+        Command::Grades(f) => grades::list_grades(db, f).await,
+        Command::Grade(c) => grades::run(db, c).await,
+        Command::Activities(f) => grades::list_activities(db, f).await,
+        Command::Doctor(f) => doctor::run(db, f).await,
+        Command::SendOne(a) => lti11::send_one(db, a).await,
+        Command::ReadOne(a) => lti11::one_outcome(db, &a, passback::lti11::client::OutcomeOp::Read).await,
+        Command::DeleteOne(a) => lti11::one_outcome(db, &a, passback::lti11::client::OutcomeOp::Delete).await,
+        Command::Ltiaas(c) => ltiaas::run(db, c).await,
+        Command::Sandbox(a) => sandbox::run_sandbox(a).await,
+        Command::Demo => sandbox::run_demo(db).await,
+        Command::UiServer(a) => {
+            if !a.listen.ip().is_loopback() {
+                return Err(Error::invalid(format!(
+                    "refusing to serve the UI on {}: only loopback addresses are allowed",
+                    a.listen
+                )));
+            }
+            let pb = open(db).await?;
+            crate::ui_server::serve(pb, a.listen, &a.ui_dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The commands the window may call, listed once. The desktop shell (Tauri IPC)
+//! and the browser bridge (`passback ui-server`) both route every call through
+//! [`dispatch`]; the UI's TypeScript types are generated from the same list
+//! ([`typescript`], written to `ui/src/lib/bindings.ts` by `passback-bindgen`).
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use ts_rs::TS;
+
+use super::Passback;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
+
+/// The arguments of a command that takes none.
+#[derive(Debug, Clone, Copy, Default, Deserialize, TS)]
+pub struct NoArgs {}
+
+/// The error every command rejects with, as the UI sees it.
+#[derive(Debug, Clone, TS)]
+#[ts(rename = "PassbackError")]
+pub struct ErrorShape {
+    /// A stable machine-readable kind.
+    pub kind: ErrorKind,
+    /// What happened and what to do next.
+    pub message: String,
+}
+
+fn parse_args<A: DeserializeOwned>(command: &str, args: Value) -> Result<A> {
+    let args = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args
+    };
+    serde_json::from_value(args).map_err(|e| Error::invalid(format!("bad arguments for {command}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// Declares the command table: the names, [`dispatch`], and the TypeScript map.
+macro_rules! commands {
+    ($( $(#[doc = $doc:literal])* $name:ident($args:ty) -> $out:ty => |$pb:ident, $a:pat_param| $call:expr; )*) => {
+        /// Every command name, in the order of the table.
+        pub const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Run one command by name with JSON arguments (`null` means none).
+        pub async fn dispatch(pb: &Passback, command: &str, args: Value) -> Result<Value> {
+            match command {
+                $(stringify!($name) => {
+                    let $a: $args = parse_args(command, args)?;
+                    let $pb = pb;
+                    let out: $out = $call.await?;
+                    to_json(out)
+                })*
+                other => Err(Error::not_found(format!("unknown command {other:?}"))),
+            }
+        }
+
+        /// The command map and every type it names, as TypeScript.
+        pub fn typescript() -> String {
+            let mut b = Bindings::default();
+            $(
+                b.visit::<$args>();
+                b.visit::<$out>();
+                b.command(
+                    stringify!($name),
+                    &[$($doc),*],
+                    &<$args as TS>::name(&b.cfg),
+                    &<$out as TS>::name(&b.cfg),
+                );
+            )*
+            b.visit::<ErrorShape>();
+            b.finish()
+        }
+    };
+}
+
+commands! {
+    /// What the main window shows on open.
+    overview(NoArgs) -> Overview => |pb, _| pb.overview();
+    /// Every platform (never a secret).
+    list_platforms(NoArgs) -> Vec<Platform> => |pb, _| pb.list_platforms();
+    /// Every activity with its counts.
+    list_activities(NoArgs) -> Vec<ActivityRow> => |pb, _| pb.list_activities();
+    /// The current version of every grade with its status.
+    list_grades(NoArgs) -> Vec<GradeRow> => |pb, _| pb.list_grades();
+    /// The ledger's and the keyring's health.
+    doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
+}
+
+/// Collects TypeScript declarations, each type once, in a stable order.
+struct Bindings {
+    cfg: ts_rs::Config,
+    decls: std::collections::BTreeMap<String, String>,
+    commands: Vec<String>,
+}
+
+impl Default for Bindings {
+    fn default() -> Self {
+        Self {
+            // Ledger ids fit in a JavaScript number.
+            cfg: ts_rs::Config::new().with_large_int("number"),
+            decls: Default::default(),
+            commands: Vec::new(),
+        }
+    }
+}
+
+impl Bindings {
+    fn visit<T: TS + 'static + ?Sized>(&mut self) {
+        struct Visit<'a>(&'a mut Bindings);
+        impl ts_rs::TypeVisitor for Visit<'_> {
+            fn visit<U: TS + 'static + ?Sized>(&mut self) {
+                self.0.visit::<U>();
+            }
+        }
+        if T::output_path().is_some() {
+            let name = T::ident(&self.cfg);
+            if self.decls.contains_key(&name) {
+                return;
+            }
+            let mut decl = String::new();
+            if let Some(docs) = T::docs() {
+                decl.push_str(&docs);
+            }
+            decl.push_str("export ");
+            decl.push_str(&T::decl(&self.cfg));
+            self.decls.insert(name, decl);
+        }
+        T::visit_dependencies(&mut Visit(self));
+        T::visit_generics(&mut Visit(self));
+    }
+
+    fn command(&mut self, name: &str, docs: &[&str], args: &str, result: &str) {
+        let mut s = String::new();
+        if !docs.is_empty() {
+            s.push_str("  /**");
+            for d in docs {
+                s.push_str(d);
+            }
+            s.push_str(" */\n");
+        }
+        s.push_str(&format!("  {name}: {{ args: {args}; result: {result} }};\n"));
+        self.commands.push(s);
+    }
+
+    fn finish(self) -> String {
+        let mut out = String::from(
+            "// Generated by `cargo run -p passback-bindgen` from the command table in\n\
+             // src/app/commands.rs and the types it names. Do not edit by hand.\n\n",
+        );
+        for decl in self.decls.values() {
+            out.push_str(decl.trim_end());
+            out.push_str("\n\n");
+        }
+        out.push_str("/** Every command the window may call: its arguments and its result. */\n");
+        out.push_str("export interface Commands {\n");
+        for c in &self.commands {
+            out.push_str(c);
+        }
+        out.push_str("}\n\nexport type CommandName = keyof Commands;\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dispatch_runs_commands_and_refuses_unknown_ones() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let v = dispatch(&pb, "list_grades", Value::Null).await.unwrap();
+        assert_eq!(v, serde_json::json!([]));
+        let v = dispatch(&pb, "overview", serde_json::json!({})).await.unwrap();
+        assert_eq!(v["workspace"], "ledger");
+        let e = dispatch(&pb, "drop_tables", Value::Null).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = dispatch(&pb, "overview", serde_json::json!([1, 2]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "arguments are checked: {}", e.message);
+        for name in COMMANDS {
+            dispatch(&pb, name, Value::Null).await.unwrap();
+        }
+    }
+
+    #[test]
+    fn typescript_names_every_command_and_type_once() {
+        let ts = typescript();
+        for name in COMMANDS {
+            assert!(ts.contains(&format!("  {name}: {{ args: ")), "{name}");
+        }
+        for ty in ["Overview", "GradeRow", "GradeStatus", "Platform", "PassbackError"] {
+            assert_eq!(
+                ts.matches(&format!("export type {ty} = ")).count(),
+                1,
+                "{ty} declared once:\n{ts}"
+            );
+        }
+        assert!(ts.contains("grade_id: number"), "ids are numbers:\n{ts}");
+    }
+}

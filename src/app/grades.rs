@@ -1,0 +1,57 @@
+//! Local grades and activities.
+
+use super::Passback;
+use crate::error::Result;
+use crate::intake::{ActivitySeen, ContextSeen, PersonSeen, Place};
+use crate::model::{ActivityRow, Grade, GradeRow, NewGrade, Role};
+
+/// A grade recorded by hand (support corrections, demos).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ManualGrade {
+    pub platform: String,
+    pub context_id: String,
+    pub resource_link_id: String,
+    pub activity_title: Option<String>,
+    pub points_possible: Option<f64>,
+    pub lti_user_id: String,
+    pub learner_name: Option<String>,
+    pub grade: NewGrade,
+}
+
+impl Passback {
+    /// Record a grade by hand, creating the context, activity and learner as needed.
+    /// The second value says whether a new version was recorded.
+    pub async fn record_manual_grade(&self, m: ManualGrade) -> Result<(Grade, bool)> {
+        let p = self.store().platform_by_name(&m.platform).await?;
+        let place = Place {
+            platform_id: p.id,
+            context: ContextSeen {
+                context_id: &m.context_id,
+                ..ContextSeen::default()
+            },
+            activity: ActivitySeen {
+                resource_link_id: &m.resource_link_id,
+                title: m.activity_title.as_deref(),
+                points_possible: m.points_possible,
+                line_item_id: None,
+            },
+            person: Some(PersonSeen {
+                lti_user_id: &m.lti_user_id,
+                name: m.learner_name.as_deref(),
+                role: Some(Role::Learner),
+                ..PersonSeen::default()
+            }),
+        };
+        let (_, grade, added) = self.intake().grade_observed(&place, &m.grade).await?;
+        Ok((grade, added))
+    }
+
+    /// The current version of every grade, with its status.
+    pub async fn list_grades(&self) -> Result<Vec<GradeRow>> {
+        self.store().list_grade_rows().await
+    }
+
+    pub async fn list_activities(&self) -> Result<Vec<ActivityRow>> {
+        self.store().list_activity_rows().await
+    }
+}

@@ -1,0 +1,152 @@
+//! `Passback`: the facade the CLI, the desktop shell and the browser bridge call,
+//! and nothing else. Only the facade composes the ledger (`store`, written through
+//! `intake`), the protocols (`lti11`, `ltiaas`), the send loop (`sync`) and the
+//! keyring (`secrets`). One file per area:
+//!
+//! * [`platforms`]: LMS connections and their secrets;
+//! * [`grades`]: local grades and activities;
+//! * [`lti11`]: one LTI 1.1 outcome operation by hand (support);
+//! * [`ltiaas`]: ID tokens, service keys, line items, one LTIAAS score by hand;
+//! * [`commands`]: the command list and JSON dispatch the window and the bridge share.
+
+pub mod commands;
+pub mod grades;
+pub mod lti11;
+pub mod ltiaas;
+pub mod platforms;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::intake::Intake;
+use crate::model::{DoctorReport, Overview};
+use crate::secrets::Secrets;
+use crate::store::Store;
+
+pub use grades::ManualGrade;
+pub use lti11::OneOutcome;
+pub use platforms::{RemovedPlatform, normalize_host};
+
+/// Environment variable that overrides the ledger location.
+pub const DB_ENV: &str = "PASSBACK_DB";
+
+/// The ledger path: `--db` wins, then `PASSBACK_DB`, then the OS data dir.
+pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(DB_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    default_db_path()
+}
+
+/// `<OS data dir>/passback/ledger.sqlite` (e.g. `~/.local/share/passback/` on Linux).
+pub fn default_db_path() -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("org", "Passback", "passback").ok_or_else(|| {
+        Error::invalid("cannot find a home directory for the ledger; pass --db PATH or set PASSBACK_DB")
+    })?;
+    Ok(dirs.data_dir().join("ledger.sqlite"))
+}
+
+/// The core API handle: a ledger plus a secret store.
+#[derive(Debug, Clone)]
+pub struct Passback {
+    intake: Intake,
+    secrets: Secrets,
+}
+
+impl Passback {
+    /// Open the ledger at `db_path` with the given secret store.
+    pub async fn open(db_path: &Path, secrets: Secrets) -> Result<Self> {
+        Self::with_store(Store::open(db_path).await?, secrets).await
+    }
+
+    /// A throw-away in-memory ledger with an in-memory secret store (unit tests).
+    pub async fn open_in_memory() -> Result<Self> {
+        Self::with_store(Store::open_in_memory().await?, Secrets::in_memory()).await
+    }
+
+    async fn with_store(store: Store, secrets: Secrets) -> Result<Self> {
+        let intake = Intake::new(store);
+        let n = intake.refresh_statuses_if_rules_changed().await?;
+        if n > 0 {
+            tracing::info!(
+                grades = n,
+                "re-decided grade statuses under the current status rules"
+            );
+        }
+        Ok(Self { intake, secrets })
+    }
+
+    /// The ledger, for reads.
+    pub fn store(&self) -> &Store {
+        self.intake.store()
+    }
+
+    /// The ledger's single writer of facts.
+    pub fn intake(&self) -> &Intake {
+        &self.intake
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    pub fn db_path(&self) -> String {
+        self.store()
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ":memory:".into())
+    }
+
+    /// What the main window shows on open.
+    pub async fn overview(&self) -> Result<Overview> {
+        let store = self.store();
+        Ok(Overview {
+            db_path: self.db_path(),
+            workspace: store.meta("workspace").await?.unwrap_or_else(|| "ledger".into()),
+            sandbox_url: store.meta("sandbox_url").await?,
+            platforms: store.list_platforms().await?,
+            activities: store.list_activity_rows().await?,
+            grade_count: store.grade_count().await?,
+        })
+    }
+
+    /// Check the ledger and the keyring.
+    pub async fn doctor(&self) -> Result<DoctorReport> {
+        let ks = self.secrets.status().await;
+        let store = self.store();
+        Ok(DoctorReport {
+            passback_version: env!("CARGO_PKG_VERSION").into(),
+            sqlite_version: store.sqlite_version().await?,
+            db_path: self.db_path(),
+            schema_version: store.schema_version().await?,
+            schema_latest: Store::schema_latest(),
+            ledger_id: store.ledger_id().await?,
+            keyring_ok: ks.ok,
+            keyring_detail: ks.detail,
+        })
+    }
+
+    /// A facade over an existing ledger with another secret store (tests of refusals).
+    #[cfg(test)]
+    pub(crate) fn with_secrets(store: Store, secrets: Secrets) -> Self {
+        Self {
+            intake: Intake::new(store),
+            secrets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_path_precedence() {
+        let explicit = resolve_db_path(Some(Path::new("/tmp/x.sqlite"))).unwrap();
+        assert_eq!(explicit, PathBuf::from("/tmp/x.sqlite"));
+        assert!(default_db_path().unwrap().ends_with("ledger.sqlite"));
+    }
+}

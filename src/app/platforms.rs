@@ -1,0 +1,322 @@
+//! Platforms: LMS connections Passback signs for, with their secrets in the keyring.
+
+use super::Passback;
+use crate::error::{Error, Result};
+use crate::model::{NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
+use crate::secrets::SecretRef;
+use crate::store::{PlatformInsert, Store};
+
+/// A removed platform, with what went with it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RemovedPlatform {
+    pub name: String,
+    pub contexts: i64,
+    pub grades: i64,
+    pub keyring_entries: usize,
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "platform name {name:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Normalize an allowed outcome host: lower-case, optional `:port`, no scheme or path.
+pub fn normalize_host(h: &str) -> Result<String> {
+    let h = h.trim().to_ascii_lowercase();
+    let bad = h.is_empty()
+        || h.contains("://")
+        || h.contains('/')
+        || h.contains('?')
+        || h.contains('#')
+        || h.contains('@')
+        || h.chars().any(char::is_whitespace);
+    if bad {
+        return Err(Error::invalid(format!(
+            "allowed host {h:?} is not a host name: give just the host (and optional :port), e.g. canvas.example.edu"
+        )));
+    }
+    Ok(h)
+}
+
+impl Passback {
+    /// Add an LTI 1.1 platform. The consumer secret goes to the keyring; the
+    /// ledger row is committed only after the keyring accepted it.
+    pub async fn add_lti11_platform(&self, p: NewLti11Platform, consumer_secret: &str) -> Result<Platform> {
+        validate_name(&p.name)?;
+        if p.consumer_key.trim().is_empty() {
+            return Err(Error::invalid("the consumer key is empty"));
+        }
+        if p.allowed_hosts.is_empty() {
+            return Err(Error::invalid(
+                "give at least one --allow-host: Passback signs outcome requests only for hosts you allow",
+            ));
+        }
+        let hosts = p
+            .allowed_hosts
+            .iter()
+            .map(|h| normalize_host(h))
+            .collect::<Result<Vec<_>>>()?;
+        self.add_platform(
+            PlatformInsert {
+                name: &p.name,
+                kind: PlatformKind::Lti11,
+                consumer_key: Some(p.consumer_key.trim()),
+                base_url: None,
+                allowed_hosts: &hosts,
+                allow_http: p.allow_http,
+                secret_ref: "",
+            },
+            consumer_secret,
+        )
+        .await
+    }
+
+    /// Add an LTIAAS platform. The API key goes to the keyring.
+    pub async fn add_ltiaas_platform(&self, p: NewLtiaasPlatform, api_key: &str) -> Result<Platform> {
+        validate_name(&p.name)?;
+        let base = p.base_url.trim().trim_end_matches('/').to_string();
+        let (scheme, rest) = base
+            .split_once("://")
+            .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
+        let host = rest
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(Error::invalid(format!("base URL {base:?} has no host")));
+        }
+        let loopback = crate::http::is_loopback_host(&host);
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(Error::invalid(format!(
+                    "base URL {base:?} uses plain http to a non-loopback host; use https://"
+                )));
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "base URL {base:?} must start with https://"
+                )));
+            }
+        }
+        self.add_platform(
+            PlatformInsert {
+                name: &p.name,
+                kind: PlatformKind::Ltiaas,
+                consumer_key: None,
+                base_url: Some(&base),
+                allowed_hosts: std::slice::from_ref(&host),
+                allow_http: false,
+                secret_ref: "",
+            },
+            api_key,
+        )
+        .await
+    }
+
+    async fn add_platform(&self, mut insert: PlatformInsert<'_>, secret: &str) -> Result<Platform> {
+        if secret.is_empty() {
+            return Err(Error::invalid(
+                "the secret is empty: pipe it on stdin or name an environment variable with --secret-env",
+            ));
+        }
+        let secret_ref = SecretRef::platform(&self.store().ledger_id().await?, insert.name);
+        let secret_ref_s = secret_ref.to_string();
+        insert.secret_ref = &secret_ref_s;
+        let mut tx = self.store().begin().await?;
+        Store::insert_platform(&mut tx, &insert).await?;
+        // Keyring first, commit second: if the keyring refuses, nothing is kept.
+        self.secrets.set(&secret_ref, secret).await?;
+        if let Err(e) = tx.commit().await {
+            let _ = self.secrets.delete(&secret_ref).await;
+            return Err(e.into());
+        }
+        self.store().platform_by_name(insert.name).await
+    }
+
+    pub async fn list_platforms(&self) -> Result<Vec<Platform>> {
+        self.store().list_platforms().await
+    }
+
+    pub async fn platform(&self, name: &str) -> Result<Platform> {
+        self.store().platform_by_name(name).await
+    }
+
+    /// The platform's consumer secret (LTI 1.1) or API key (LTIAAS), from the keyring.
+    pub async fn platform_secret(&self, p: &Platform) -> Result<String> {
+        self.secrets.get(&SecretRef::parse(&p.secret_ref)?).await
+    }
+
+    /// Remove a platform, its ledger data and its keyring entries. A platform
+    /// that has grades is removed only with `force` (the CLI's `--yes`).
+    pub async fn remove_platform(&self, name: &str, force: bool) -> Result<RemovedPlatform> {
+        let p = self.store().platform_by_name(name).await?;
+        let (contexts, grades) = self.store().platform_usage(p.id).await?;
+        if grades > 0 && !force {
+            return Err(Error::conflict(format!(
+                "platform {name:?} has {grades} grade(s) in {contexts} context(s) in the ledger; removing it deletes \
+                 them and their passback history. Re-run with --yes to confirm."
+            )));
+        }
+        let mut refs = vec![SecretRef::parse(&p.secret_ref)?];
+        for r in self.store().service_key_refs(p.id).await? {
+            refs.push(SecretRef::parse(&r)?);
+        }
+        // Keyring entries go first: if the keyring is unreachable we keep the
+        // ledger row so the entries are not orphaned without a trace.
+        for r in &refs {
+            self.secrets.delete(r).await?;
+        }
+        let mut tx = self.store().begin().await?;
+        Store::delete_platform(&mut tx, p.id).await?;
+        tx.commit().await?;
+        Ok(RemovedPlatform {
+            name: p.name,
+            contexts,
+            grades,
+            keyring_entries: refs.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::ManualGrade;
+    use crate::error::ErrorKind;
+    use crate::model::NewGrade;
+    use crate::secrets::Secrets;
+
+    fn lti11(name: &str) -> NewLti11Platform {
+        NewLti11Platform {
+            name: name.into(),
+            consumer_key: "k1".into(),
+            allowed_hosts: vec!["LMS.Example.edu".into()],
+            allow_http: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn add_list_and_read_back_the_secret() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
+        assert_eq!(p.allowed_hosts, vec!["lms.example.edu"]);
+        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret");
+        assert!(
+            !serde_json::to_string(&pb.list_platforms().await.unwrap())
+                .unwrap()
+                .contains("s3cret")
+        );
+    }
+
+    #[tokio::test]
+    async fn keyring_refusal_leaves_no_ledger_row() {
+        let store = Store::open_in_memory().await.unwrap();
+        let pb = Passback::with_secrets(store, Secrets::unavailable("no session bus"));
+        let e = pb.add_lti11_platform(lti11("canvas"), "s").await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Keyring);
+        assert!(pb.list_platforms().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn validation_errors_say_what_to_fix() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let mut bad = lti11("has space");
+        assert_eq!(
+            pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        bad.name = "ok".into();
+        bad.allowed_hosts = vec!["https://lms.example.edu/path".into()];
+        let e = pb.add_lti11_platform(bad.clone(), "s").await.unwrap_err();
+        assert!(e.message.contains("not a host name"), "{}", e.message);
+        bad.allowed_hosts = vec![];
+        assert!(
+            pb.add_lti11_platform(bad, "s")
+                .await
+                .unwrap_err()
+                .message
+                .contains("--allow-host")
+        );
+        assert_eq!(
+            pb.add_lti11_platform(lti11("x"), "").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        let e = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "l".into(),
+                    base_url: "http://ltiaas.example.com".into(),
+                },
+                "k",
+            )
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("https"), "{}", e.message);
+        let ok = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "l".into(),
+                    base_url: "https://Your.LTIAAS.com/".into(),
+                },
+                "k",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.base_url.as_deref(), Some("https://Your.LTIAAS.com"));
+        assert_eq!(ok.allowed_hosts, vec!["your.ltiaas.com"]);
+    }
+
+    #[tokio::test]
+    async fn removing_a_platform_with_grades_needs_confirmation_and_clears_the_keyring() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
+        pb.record_manual_grade(ManualGrade {
+            platform: "canvas".into(),
+            context_id: "c".into(),
+            resource_link_id: "r".into(),
+            activity_title: Some("Quiz".into()),
+            points_possible: Some(10.0),
+            lti_user_id: "u".into(),
+            learner_name: None,
+            grade: NewGrade {
+                score_given: 5.0,
+                score_maximum: 10.0,
+                comment: None,
+                result_text: None,
+                result_url: None,
+                submitted_at: None,
+                source: "test".into(),
+            },
+        })
+        .await
+        .unwrap();
+        let e = pb.remove_platform("canvas", false).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        assert!(e.message.contains("--yes"));
+        assert_eq!(
+            pb.platform_secret(&p).await.unwrap(),
+            "s3cret",
+            "nothing removed without confirmation"
+        );
+        let r = pb.remove_platform("canvas", true).await.unwrap();
+        assert_eq!((r.contexts, r.grades, r.keyring_entries), (1, 1, 1));
+        assert_eq!(
+            pb.platform_secret(&p).await.unwrap_err().kind,
+            ErrorKind::SecretMissing
+        );
+        assert!(pb.list_grades().await.unwrap().is_empty());
+    }
+}

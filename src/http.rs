@@ -1,0 +1,263 @@
+//! The protocol-neutral HTTP layer both protocols (`lti11`, `ltiaas`) build on:
+//! one client builder (rustls, no redirects, timeouts), a capped body reader,
+//! transport errors, the [`Verdict`] every exchange ends in, `Retry-After` and
+//! HTTP dates, the loopback rule for plain http, and excerpts for the journal.
+//!
+//! Nothing here knows about LTI, the ledger or the app.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::model::{AttemptOutcome, ErrorClass};
+
+/// Largest response body a client reads (anything longer is cut and reported).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How much of a request or response the attempt journal keeps.
+pub const EXCERPT_BYTES: usize = 2048;
+
+/// Timeouts for requests to an LMS or to LTIAAS.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An HTTP client for signed requests: rustls, never follows redirects (a signed
+/// request must not be replayed to another URL), bounded by `opts`.
+pub fn build_client(opts: ClientOptions) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .timeout(opts.total_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Passback/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The transport failed before a whole answer arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    Connect(String),
+    Timeout,
+    Other(String),
+}
+
+impl TransportError {
+    /// Classify a reqwest error; `scrub` removes secrets from its text.
+    pub fn from_reqwest(e: &reqwest::Error, scrub: impl Fn(&str) -> String) -> Self {
+        if e.is_timeout() {
+            TransportError::Timeout
+        } else if e.is_connect() {
+            TransportError::Connect(scrub(&error_chain(e)))
+        } else {
+            TransportError::Other(scrub(&error_chain(e)))
+        }
+    }
+}
+
+/// The verdict on one attempt, whatever the protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub outcome: AttemptOutcome,
+    pub error_class: Option<ErrorClass>,
+    /// A one-line description of what went wrong (the LMS's words when it gave any).
+    pub description: String,
+    pub fix_hint: Option<String>,
+    /// When to try again (transient only).
+    pub retry_after: Option<Duration>,
+}
+
+impl Verdict {
+    pub fn new(
+        outcome: AttemptOutcome,
+        class: Option<ErrorClass>,
+        description: String,
+        hint: Option<&str>,
+    ) -> Self {
+        Self {
+            outcome,
+            error_class: class,
+            description,
+            fix_hint: hint.filter(|h| !h.is_empty()).map(str::to_string),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.outcome == AttemptOutcome::Success
+    }
+
+    /// Nothing was sent because the request could not be built.
+    pub fn not_sent(description: String) -> Self {
+        Self::new(
+            AttemptOutcome::Error,
+            Some(ErrorClass::Permanent),
+            description,
+            Some("Nothing was sent; fix the input and try again."),
+        )
+    }
+}
+
+/// An error and its chain of sources on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Why a response body could not be read whole.
+pub enum BodyError {
+    /// The connection broke or timed out mid-body.
+    Transport(String),
+    /// The body is larger than [`MAX_RESPONSE_BYTES`]; the first bytes are kept.
+    TooLarge(Vec<u8>),
+}
+
+/// Read a response body, stopping at [`MAX_RESPONSE_BYTES`].
+pub async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    let room = MAX_RESPONSE_BYTES - buf.len();
+                    buf.extend_from_slice(&chunk[..room]);
+                    return Err(BodyError::TooLarge(buf));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) if e.is_timeout() => {
+                return Err(BodyError::Transport("timed out reading the answer".into()));
+            }
+            Err(e) => return Err(BodyError::Transport(error_chain(&e))),
+        }
+    }
+}
+
+/// A response header as text, if present and readable.
+pub fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Cut `s` to at most `max` bytes on a character boundary, saying how long it was.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes in all]", &s[..end], s.len())
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1` (with or without `[]` and a port).
+pub fn is_loopback_host(host_port: &str) -> bool {
+    let h = host_port.trim().to_ascii_lowercase();
+    // strip a port: "[::1]:8080", "127.0.0.1:80", "localhost:3000"
+    let host = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("").to_string()
+    } else if h.matches(':').count() == 1 {
+        h.split(':').next().unwrap_or("").to_string()
+    } else {
+        h.clone()
+    };
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// Parse a `Retry-After` value: delta seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = parse_http_date(value)?;
+    let delta = (when - now).whole_seconds();
+    Some(Duration::from_secs(delta.max(0) as u64))
+}
+
+/// Parse an RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_http_date(value: &str) -> Option<time::OffsetDateTime> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), &fmt)
+        .ok()
+        .map(|p| p.assume_utc())
+}
+
+/// Format an IMF-fixdate (the sandbox's `Date` and `Retry-After` headers).
+pub fn format_http_date(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "127.1.2.3:8080",
+            "[::1]:9",
+            "::1",
+            "LOCALHOST:80",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "example.com",
+            "10.0.0.1",
+            "128.0.0.1",
+            "[::2]",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn http_dates_and_retry_after() {
+        let now = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+        assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
+        let d = format_http_date(now + time::Duration::seconds(90));
+        assert_eq!(d, "Mon, 23 Nov 2026 10:01:30 GMT");
+        assert_eq!(parse_retry_after(&d, now), Some(Duration::from_secs(90)));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_http_date(&format_http_date(now)), Some(now));
+    }
+
+    #[test]
+    fn cut_keeps_char_boundaries_and_says_the_length() {
+        assert_eq!(cut("abc", 5), "abc");
+        assert_eq!(cut("héllo", 2), "h… [6 bytes in all]");
+    }
+}

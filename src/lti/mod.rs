@@ -1,0 +1,3 @@
+//! What every LTI version and importer shares: the role vocabulary.
+
+pub mod roles;

@@ -1,0 +1,299 @@
+//! The status rules: one pure function from a grade's facts to its [`GradeStatus`].
+//!
+//! [`crate::intake`] calls [`decide`] in the same transaction as every fact or
+//! attempt that changes a grade, and stores the result in the ledger's
+//! `current_grades.status` column, so the CLI and the window filter and page by
+//! status in SQL. Reconcile and sync read the stored column; nobody else decides
+//! a status.
+//!
+//! The rules, in order:
+//! 1. A write attempt for the current version still in flight (or interrupted) →
+//!    `unknown`: the LMS may or may not hold the value until a read tells.
+//! 2. Otherwise the newer of the last finished attempt for the current version and
+//!    the last LMS observation decides:
+//!    * a write the LMS confirmed → `in_sync`; `processing` → `unknown`;
+//!    * a failed attempt (write or read) → `failed`, with the LMS's words;
+//!    * an observation → `in_sync` when the LMS value equals the local one within
+//!      [`SCORE_TOLERANCE`], `differs` when it does not, `lms_missing` when the LMS
+//!      holds no grade (`cannot_send` instead when Passback could not send one).
+//! 3. Nothing known about the LMS: `cannot_send` when no outcome target (LTI 1.1
+//!    sourcedid and outcome URL, LTIAAS service key) is known or the person is not a
+//!    learner; else `pending`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    AttemptFact, AttemptOperation, AttemptOutcome, GradeFacts, GradeStatus, Observation, PlatformKind, Role,
+};
+
+/// Bump when the rules below change: the ledger recomputes every stored status
+/// the next time it is opened.
+pub const RULES_VERSION: i64 = 1;
+
+/// Two scores on the 0–1 scale closer than this are the same grade. LMSs keep
+/// scores rounded (Canvas as a percentage with two decimals, Moodle with five
+/// decimals), so an exact comparison would call most read-backs different.
+pub const SCORE_TOLERANCE: f64 = 0.0001;
+
+/// A status and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decided {
+    pub status: GradeStatus,
+    pub detail: Option<String>,
+}
+
+impl Decided {
+    fn new(status: GradeStatus, detail: Option<String>) -> Self {
+        Self { status, detail }
+    }
+}
+
+/// Whether a role's grades are sent by default (learners, and people whose role
+/// Passback does not know).
+pub fn is_sendable_role(role: Role) -> bool {
+    matches!(role, Role::Learner | Role::Other | Role::Unknown)
+}
+
+/// Why a grade cannot be sent, if it cannot.
+fn cannot_send_reason(f: &GradeFacts) -> Option<String> {
+    if !f.has_target {
+        return Some(match f.transport {
+            PlatformKind::Lti11 => {
+                "no lis_result_sourcedid / outcome URL known: the learner must launch the activity again"
+                    .into()
+            }
+            PlatformKind::Ltiaas => {
+                "no LTIAAS service key known for this context: a fresh launch is needed".into()
+            }
+        });
+    }
+    if !is_sendable_role(f.role) {
+        return Some(format!(
+            "this person is a {} in the course, not a learner: Passback sends only learners' grades",
+            f.role.as_str().replace('_', " ")
+        ));
+    }
+    None
+}
+
+fn is_write(op: AttemptOperation) -> bool {
+    matches!(
+        op,
+        AttemptOperation::Replace | AttemptOperation::Score | AttemptOperation::Delete
+    )
+}
+
+/// Two 0–1 scores are the same grade.
+pub fn same_score(a: f64, b: f64) -> bool {
+    (a - b).abs() < SCORE_TOLERANCE
+}
+
+fn percent(x: f64) -> String {
+    let p = format!("{:.2}", x * 100.0);
+    let p = p.trim_end_matches('0').trim_end_matches('.');
+    format!("{p}%")
+}
+
+fn from_observation(f: &GradeFacts, o: &Observation) -> Decided {
+    match o.score {
+        Some(lms) if same_score(lms, f.score) => Decided::new(GradeStatus::InSync, None),
+        Some(lms) => {
+            let mut detail = format!(
+                "the LMS holds {} (local {}), seen {} ({})",
+                percent(lms),
+                percent(f.score),
+                o.at,
+                o.source
+            );
+            if lms > f.score {
+                detail.push_str("; LMS higher: possible instructor override");
+            }
+            Decided::new(GradeStatus::Differs, Some(detail))
+        }
+        None => match cannot_send_reason(f) {
+            Some(why) => Decided::new(
+                GradeStatus::CannotSend,
+                Some(format!("the LMS holds no grade and {why}")),
+            ),
+            None => Decided::new(
+                GradeStatus::LmsMissing,
+                Some(format!("the LMS holds no grade (seen {}, {})", o.at, o.source)),
+            ),
+        },
+    }
+}
+
+fn from_attempt(a: &AttemptFact) -> Option<Decided> {
+    match a.outcome {
+        AttemptOutcome::Success if is_write(a.operation) => Some(Decided::new(GradeStatus::InSync, None)),
+        // A successful read is an observation; it decides through that.
+        AttemptOutcome::Success => None,
+        AttemptOutcome::Processing => Some(Decided::new(GradeStatus::Unknown, a.description.clone())),
+        AttemptOutcome::Pending => Some(Decided::new(GradeStatus::Unknown, a.description.clone())),
+        AttemptOutcome::Failure | AttemptOutcome::Error => {
+            Some(Decided::new(GradeStatus::Failed, a.description.clone()))
+        }
+    }
+}
+
+/// The status of one grade. Pure: the same facts always give the same answer.
+pub fn decide(f: &GradeFacts) -> Decided {
+    let attempt = f.last_attempt.as_ref();
+    // 1. A write in flight: the LMS may hold either value.
+    if let Some(a) = attempt
+        && a.outcome == AttemptOutcome::Pending
+        && is_write(a.operation)
+    {
+        return Decided::new(GradeStatus::Unknown, a.description.clone());
+    }
+    // 2. The newer of the last attempt and the last observation decides.
+    let observation = f.last_observation.as_ref();
+    let by_attempt = attempt.and_then(from_attempt);
+    match (attempt, by_attempt, observation) {
+        (Some(a), Some(d), Some(o)) if a.at > o.at => return d,
+        (_, _, Some(o)) => return from_observation(f, o),
+        (_, Some(d), None) => return d,
+        (_, None, None) => {}
+    }
+    // 3. Nothing known about the LMS.
+    match cannot_send_reason(f) {
+        Some(why) => Decided::new(GradeStatus::CannotSend, Some(why)),
+        None => Decided::new(GradeStatus::Pending, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> GradeFacts {
+        GradeFacts {
+            transport: PlatformKind::Lti11,
+            has_target: true,
+            role: Role::Learner,
+            score: 0.5,
+            last_attempt: None,
+            last_observation: None,
+        }
+    }
+
+    fn attempt(op: AttemptOperation, outcome: AttemptOutcome, at: &str) -> Option<AttemptFact> {
+        Some(AttemptFact {
+            operation: op,
+            outcome,
+            error_class: None,
+            description: Some(format!("{} {}", op.as_str(), outcome.as_str())),
+            at: at.into(),
+        })
+    }
+
+    fn seen(score: Option<f64>, at: &str) -> Option<Observation> {
+        Some(Observation {
+            score,
+            at: at.into(),
+            source: "read".into(),
+        })
+    }
+
+    const T1: &str = "2026-11-20T10:00:00.000Z";
+    const T2: &str = "2026-11-21T10:00:00.000Z";
+
+    #[test]
+    fn nothing_known_is_pending_or_cannot_send() {
+        assert_eq!(decide(&facts()).status, GradeStatus::Pending);
+        let mut f = facts();
+        f.has_target = false;
+        let d = decide(&f);
+        assert_eq!(d.status, GradeStatus::CannotSend);
+        assert!(d.detail.unwrap().contains("launch the activity again"));
+        f.transport = PlatformKind::Ltiaas;
+        assert!(decide(&f).detail.unwrap().contains("service key"));
+        let mut f = facts();
+        f.role = Role::Instructor;
+        let d = decide(&f);
+        assert_eq!(d.status, GradeStatus::CannotSend);
+        assert!(d.detail.unwrap().contains("instructor"), "the role is named");
+        f.role = Role::Unknown;
+        assert_eq!(decide(&f).status, GradeStatus::Pending, "unknown roles are sent");
+    }
+
+    #[test]
+    fn attempts_decide_when_nothing_was_observed() {
+        let mut f = facts();
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Success, T1);
+        assert_eq!(decide(&f).status, GradeStatus::InSync);
+        f.last_attempt = attempt(AttemptOperation::Score, AttemptOutcome::Failure, T1);
+        let d = decide(&f);
+        assert_eq!(d.status, GradeStatus::Failed);
+        assert_eq!(d.detail.as_deref(), Some("score failure"));
+        f.last_attempt = attempt(AttemptOperation::Read, AttemptOutcome::Error, T1);
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::Failed,
+            "a failed read is a failure"
+        );
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Pending, T1);
+        assert_eq!(decide(&f).status, GradeStatus::Unknown);
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Processing, T1);
+        assert_eq!(decide(&f).status, GradeStatus::Unknown);
+        f.last_attempt = attempt(AttemptOperation::Read, AttemptOutcome::Success, T1);
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::Pending,
+            "a read without an observation says nothing"
+        );
+    }
+
+    #[test]
+    fn observations_compare_on_the_zero_to_one_scale() {
+        let mut f = facts();
+        f.last_observation = seen(Some(0.50004), T1);
+        assert_eq!(decide(&f).status, GradeStatus::InSync);
+        f.last_observation = seen(Some(0.4), T1);
+        let d = decide(&f);
+        assert_eq!(d.status, GradeStatus::Differs);
+        assert!(d.detail.as_deref().unwrap().contains("40%"), "{d:?}");
+        assert!(!d.detail.unwrap().contains("LMS higher"));
+        f.last_observation = seen(Some(0.9), T1);
+        assert!(
+            decide(&f)
+                .detail
+                .unwrap()
+                .contains("LMS higher: possible instructor override")
+        );
+        f.last_observation = seen(None, T1);
+        assert_eq!(decide(&f).status, GradeStatus::LmsMissing);
+        f.has_target = false;
+        let d = decide(&f);
+        assert_eq!(d.status, GradeStatus::CannotSend);
+        assert!(d.detail.unwrap().starts_with("the LMS holds no grade and"));
+    }
+
+    #[test]
+    fn the_newer_of_attempt_and_observation_decides() {
+        let mut f = facts();
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Success, T1);
+        f.last_observation = seen(None, T2);
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::LmsMissing,
+            "the LMS lost it later"
+        );
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Failure, T2);
+        f.last_observation = seen(Some(0.5), T1);
+        assert_eq!(decide(&f).status, GradeStatus::Failed);
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Pending, T1);
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::Unknown,
+            "a write in flight wins over anything seen"
+        );
+    }
+
+    #[test]
+    fn percentages_read_naturally() {
+        assert_eq!(percent(0.5), "50%");
+        assert_eq!(percent(1.0 / 3.0), "33.33%");
+        assert_eq!(percent(0.125), "12.5%");
+    }
+}
