@@ -20,6 +20,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["error", "model"]),
     ("intake", &["error", "model", "status", "store"]),
     (
+        "import",
+        &[
+            "error", "http", "intake", "lti", "lti11", "ltiaas", "model", "progress", "secrets", "status",
+            "store",
+        ],
+    ),
+    (
         "sync",
         &[
             "error", "http", "intake", "lti11", "ltiaas", "model", "progress", "store",
@@ -149,6 +156,17 @@ fn module_dependencies_point_one_way() {
                     "{} ({module}) mentions {banned}: the core has no CLI parsing, server or sandbox",
                     file.strip_prefix(&src).unwrap().display()
                 ));
+            }
+        }
+        // Only the store speaks SQL.
+        if module != "store" {
+            for sql in ["sqlx::query", "QueryBuilder", "AssertSqlSafe"] {
+                if code.contains(sql) {
+                    problems.push(format!(
+                        "{} ({module}) uses {sql}: only the store speaks SQL",
+                        file.strip_prefix(&src).unwrap().display()
+                    ));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod intake;
 pub mod lti;
 pub mod lti11;

@@ -88,7 +88,7 @@ pub struct Activity {
 }
 
 /// Normalized role of a person in a context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Learner,
@@ -157,6 +157,9 @@ pub struct OutcomeTarget {
     pub learned_at: String,
     /// e.g. `launch:capture.txt:12` or `ltiaas-idtoken`.
     pub learned_from: String,
+    /// Why no sourcedid, outcome URL or service key is known, when the source said.
+    #[serde(default)]
+    pub unavailable_reason: Option<String>,
 }
 
 /// A new local grade value (the ledger assigns the version).
@@ -187,6 +190,8 @@ pub struct Grade {
     pub submitted_at: Option<String>,
     pub recorded_at: String,
     pub source: String,
+    /// When the source says the grade was given (an older one never becomes current).
+    pub observed_at: Option<String>,
 }
 
 /// A grade's standing against the LMS.
@@ -420,21 +425,54 @@ pub struct Attempt {
     pub response_excerpt: Option<String>,
 }
 
-/// A file read into the ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A file read into the ledger, with what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ImportBatch {
     pub id: i64,
     pub file_name: String,
+    /// `sha256:<hex>` of the file's bytes.
     pub file_hash: String,
+    pub file_bytes: i64,
     pub format: String,
+    /// The platform whose grades the file fed, when one was chosen or matched.
+    pub platform: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// `imported`, `partial` (some rows quarantined), `rejected` (nothing kept),
+    /// `cancelled`, `undone`.
     pub status: String,
-    pub rows_total: i64,
+    pub rows_read: i64,
     pub rows_imported: i64,
+    pub rows_unchanged: i64,
     pub rows_quarantined: i64,
-    /// `[{"line": N, "reason": "..."}]`
-    pub errors: serde_json::Value,
+    pub rows_skipped: i64,
+    pub notes: Vec<String>,
+}
+
+/// A row an import rejected (quarantined) or skipped: where and why, never its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RowIssue {
+    pub line: u64,
+    pub column: Option<String>,
+    pub kind: RowIssueKind,
+    pub reason: String,
+}
+
+/// Whether a row was rejected (an error in the file) or skipped (nothing to import).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RowIssueKind {
+    Rejected,
+    Skipped,
+}
+
+impl RowIssueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowIssueKind::Rejected => "rejected",
+            RowIssueKind::Skipped => "skipped",
+        }
+    }
 }
 
 /// Health report for `passback doctor` and the About panel.
@@ -491,4 +529,6 @@ pub struct GradeFacts {
     /// The last attempt for the current version, reads in flight left out.
     pub last_attempt: Option<AttemptFact>,
     pub last_observation: Option<Observation>,
+    /// Why no target is known, when the source said (shown instead of the generic reason).
+    pub target_unavailable: Option<String>,
 }

@@ -12,7 +12,9 @@
 //! 2. Otherwise the newer of the last finished attempt for the current version and
 //!    the last LMS observation decides:
 //!    * a write the LMS confirmed → `in_sync`; `processing` → `unknown`;
-//!    * a failed attempt (write or read) → `failed`, with the LMS's words;
+//!    * a failed attempt (write or read) → `failed`, with the LMS's words — or
+//!      `cannot_send` when no outcome target is known any more (sending again
+//!      cannot help until one is);
 //!    * an observation → `in_sync` when the LMS value equals the local one within
 //!      [`SCORE_TOLERANCE`], `differs` when it does not, `lms_missing` when the LMS
 //!      holds no grade (`cannot_send` instead when Passback could not send one).
@@ -28,7 +30,7 @@ use crate::model::{
 
 /// Bump when the rules below change: the ledger recomputes every stored status
 /// the next time it is opened.
-pub const RULES_VERSION: i64 = 1;
+pub const RULES_VERSION: i64 = 2;
 
 /// Two scores on the 0–1 scale closer than this are the same grade. LMSs keep
 /// scores rounded (Canvas as a percentage with two decimals, Moodle with five
@@ -57,6 +59,9 @@ pub fn is_sendable_role(role: Role) -> bool {
 /// Why a grade cannot be sent, if it cannot.
 fn cannot_send_reason(f: &GradeFacts) -> Option<String> {
     if !f.has_target {
+        if let Some(why) = &f.target_unavailable {
+            return Some(why.clone());
+        }
         return Some(match f.transport {
             PlatformKind::Lti11 => {
                 "no lis_result_sourcedid / outcome URL known: the learner must launch the activity again"
@@ -148,7 +153,12 @@ pub fn decide(f: &GradeFacts) -> Decided {
     }
     // 2. The newer of the last attempt and the last observation decides.
     let observation = f.last_observation.as_ref();
-    let by_attempt = attempt.and_then(from_attempt);
+    let by_attempt = attempt
+        .and_then(from_attempt)
+        .map(|d| match (d.status, cannot_send_reason(f)) {
+            (GradeStatus::Failed, Some(why)) => Decided::new(GradeStatus::CannotSend, Some(why)),
+            _ => d,
+        });
     match (attempt, by_attempt, observation) {
         (Some(a), Some(d), Some(o)) if a.at > o.at => return d,
         (_, _, Some(o)) => return from_observation(f, o),
@@ -174,6 +184,7 @@ mod tests {
             score: 0.5,
             last_attempt: None,
             last_observation: None,
+            target_unavailable: None,
         }
     }
 
@@ -208,6 +219,12 @@ mod tests {
         assert!(d.detail.unwrap().contains("launch the activity again"));
         f.transport = PlatformKind::Ltiaas;
         assert!(decide(&f).detail.unwrap().contains("service key"));
+        f.target_unavailable = Some("the Open edX records were not imported yet".into());
+        assert_eq!(
+            decide(&f).detail.as_deref(),
+            Some("the Open edX records were not imported yet"),
+            "a reason the source gave wins over the generic one"
+        );
         let mut f = facts();
         f.role = Role::Instructor;
         let d = decide(&f);
@@ -241,6 +258,19 @@ mod tests {
             decide(&f).status,
             GradeStatus::Pending,
             "a read without an observation says nothing"
+        );
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Failure, T1);
+        f.has_target = false;
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::CannotSend,
+            "a failure without a target: sending again cannot help"
+        );
+        f.last_attempt = attempt(AttemptOperation::Replace, AttemptOutcome::Success, T1);
+        assert_eq!(
+            decide(&f).status,
+            GradeStatus::InSync,
+            "what was confirmed stays confirmed"
         );
     }
 

@@ -4,6 +4,7 @@ use super::Passback;
 use crate::error::Result;
 use crate::intake::{ActivitySeen, ContextSeen, PersonSeen, Place};
 use crate::model::{ActivityRow, Grade, GradeRow, NewGrade, Role};
+use crate::store::GradeFilter;
 
 /// A grade recorded by hand (support corrections, demos).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -49,6 +50,16 @@ impl Passback {
     /// The current version of every grade, with its status.
     pub async fn list_grades(&self) -> Result<Vec<GradeRow>> {
         self.store().list_grade_rows().await
+    }
+
+    /// Every current grade the filter matches, in listing order, one at a time
+    /// (filtered and sorted in SQL; the listing is never held in memory).
+    pub async fn for_each_grade(
+        &self,
+        filter: &GradeFilter,
+        each: impl FnMut(GradeRow) -> Result<()>,
+    ) -> Result<u64> {
+        self.store().for_each_grade_row(filter, each).await
     }
 
     pub async fn list_activities(&self) -> Result<Vec<ActivityRow>> {

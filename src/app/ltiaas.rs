@@ -7,22 +7,21 @@ use serde::Serialize;
 use super::Passback;
 use crate::error::{Error, Result};
 use crate::http::{ClientOptions, Verdict};
-use crate::intake::{ActivitySeen, ContextSeen, PersonSeen, Place, Placed};
-use crate::lti::roles::normalize_roles;
+use crate::import::idtoken;
+use crate::intake::{ActivitySeen, ContextSeen, PersonSeen, Place, Placed, RowFacts};
 use crate::ltiaas::ScoreToSend;
 use crate::ltiaas::classify::AuthScheme;
 use crate::ltiaas::client::{
     LineItem, LineItemFilter, LtiaasAuth, LtiaasClient, LtiaasRequest, NewLineItem, ResultScore,
     format_timestamp_ms,
 };
-use crate::model::{AttemptOutcome, ErrorClass, OutcomeTarget, Platform, PlatformKind, Role};
+use crate::model::{AttemptOutcome, ErrorClass, Platform, PlatformKind};
 use crate::secrets::SecretRef;
-use crate::store::{ServiceKeyInsert, ServiceKeyRecord, now_rfc3339};
+use crate::store::{ServiceKeyRecord, now_rfc3339};
 use crate::sync::ltiaas::{LtiaasOp, LtiaasTransport};
 use crate::sync::{self, AttemptReport, JournalLink, RetryPolicy, SendReport};
 
-/// Where captured service keys come from in the ledger's `source` column.
-pub const IDTOKEN_SOURCE: &str = "ltiaas-idtoken";
+pub use crate::import::idtoken::{CapturedLaunch, IDTOKEN_SOURCE, KeyChange};
 
 /// How the line item a score went to was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,42 +121,6 @@ impl LineItemSource {
             LineItemSource::Created => "created",
         }
     }
-}
-
-/// What happened to the service key of a captured ID token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyChange {
-    /// No key was recorded for this (context, resource link) before.
-    New,
-    /// A key was recorded and this newer capture replaced it.
-    Replaced,
-    /// A key captured later is already recorded; it was kept.
-    KeptNewer,
-    /// The ID token carried no service key (no AGS/NRPS in this launch context).
-    Missing,
-}
-
-/// The launch an ID token described, as recorded in the ledger.
-#[derive(Debug, Clone, Serialize)]
-pub struct CapturedLaunch {
-    /// LTIAAS's id of the LMS registration (`platform.id`).
-    pub ltiaas_platform_id: Option<String>,
-    pub context_id: String,
-    pub context_title: Option<String>,
-    pub resource_link_id: String,
-    pub resource_link_title: Option<String>,
-    pub user_id: String,
-    pub user_name: Option<String>,
-    /// The normalized role of the launching user.
-    pub role: Role,
-    pub ags_available: bool,
-    /// The line item, when exactly one is tied to the launch.
-    pub line_item_id: Option<String>,
-    pub service_key: KeyChange,
-    /// Keyring reference of the service key (never the key).
-    pub service_key_ref: Option<String>,
-    pub captured_at: String,
 }
 
 /// The result of `passback ltiaas idtoken`.
@@ -291,12 +254,6 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn required(v: Option<String>, what: &str) -> std::result::Result<String, String> {
-    v.map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("the ID token has no {what}"))
-}
-
 /// A resolved line item, or the report to return instead.
 enum Resolved {
     Found(String, LineItemSource),
@@ -357,16 +314,21 @@ impl Passback {
         let Some(token) = answer.value else {
             return Ok(report);
         };
-        let ids = (|| {
-            Ok::<_, String>((
-                required(token.launch.context.id.clone(), "launch.context.id")?,
-                required(token.launch.resource_link.id.clone(), "launch.resourceLink.id")?,
-                required(token.user.id.clone(), "user.id")?,
-            ))
-        })();
-        let (context_id, resource_link_id, user_id) = match ids {
-            Ok(v) => v,
-            Err(what) => {
+        let previous = match (&token.launch.context.id, &token.launch.resource_link.id) {
+            (Some(c), Some(r)) => self.store().service_key(conn.platform.id, c, r).await?,
+            _ => None,
+        };
+        let plan = match idtoken::plan(
+            &conn.platform,
+            &self.store().ledger_id().await?,
+            &token,
+            previous.as_ref(),
+            &captured_at,
+            IDTOKEN_SOURCE,
+            true,
+        ) {
+            Ok(p) => p,
+            Err(idtoken::NotRecorded::MissingIds(what)) => {
                 report.error_class = Some(ErrorClass::Permanent);
                 report.description =
                     format!("{what}, so Passback cannot tell which course and activity it is");
@@ -378,57 +340,22 @@ impl Passback {
                 return Ok(report);
             }
         };
-        let store = self.store();
-        let pid = conn.platform.id;
-        let role = normalize_roles(&token.user.roles);
-        let ags = &token.services.assignment_and_grades;
-        let placed = self
-            .intake()
-            .launch_seen(
-                &Place {
-                    platform_id: pid,
-                    context: ContextSeen {
-                        context_id: &context_id,
-                        title: token.launch.context.title.as_deref(),
-                        label: token.launch.context.label.as_deref(),
-                    },
-                    activity: ActivitySeen {
-                        resource_link_id: &resource_link_id,
-                        title: token.launch.resource_link.title.as_deref(),
-                        points_possible: None,
-                        line_item_id: ags.line_item_id.as_deref(),
-                    },
-                    person: Some(PersonSeen {
-                        lti_user_id: &user_id,
-                        name: token.user.name.as_deref(),
-                        email: token.user.email.as_deref(),
-                        person_sourcedid: None,
-                        role: Some(role),
-                    }),
-                },
-                None,
-            )
+        if let Some((secret_ref, key)) = &plan.store_key {
+            // Keyring first, ledger second: the ledger never points at a key that is not there.
+            self.secrets().set(secret_ref, key).await?;
+        }
+        let mut batch = self.intake().begin_batch(None).await?;
+        batch
+            .push(RowFacts {
+                line: 1,
+                facts: plan.facts,
+            })
             .await?;
-        let grade_key = placed
-            .key()
-            .ok_or_else(|| Error::internal("a launch always names its person"))?;
-        let mut launch = CapturedLaunch {
-            ltiaas_platform_id: token.platform.id.clone(),
-            context_id: context_id.clone(),
-            context_title: token.launch.context.title.clone(),
-            resource_link_id: resource_link_id.clone(),
-            resource_link_title: token.launch.resource_link.title.clone(),
-            user_id,
-            user_name: token.user.name.clone(),
-            role,
-            ags_available: ags.available,
-            line_item_id: ags.line_item_id.clone(),
-            service_key: KeyChange::Missing,
-            service_key_ref: None,
-            captured_at: captured_at.clone(),
-        };
-        match &token.services.service_key {
-            None => {
+        batch.commit().await?;
+        report.warnings = plan.warnings;
+        let launch = plan.launch;
+        match launch.service_key {
+            KeyChange::Missing => {
                 report.error_class = Some(ErrorClass::Permanent);
                 report.description = "the ID token carries no service key: this launch context has neither \
                                       Assignment and Grades nor Names and Roles"
@@ -439,66 +366,7 @@ impl Passback {
                         .into(),
                 );
             }
-            Some(key) => {
-                let previous = store.service_key(pid, &context_id, &resource_link_id).await?;
-                if let (Some(prev), Some(now)) = (
-                    previous.as_ref().and_then(|p| p.ltiaas_platform_id.clone()),
-                    token.platform.id.as_deref(),
-                ) && prev != now
-                {
-                    report.warnings.push(format!(
-                        "context {context_id:?} / resource link {resource_link_id:?} was captured before from \
-                         LTIAAS platform {prev:?} and now from {now:?}; the newer key replaces the older. Use a \
-                         separate Passback platform per LMS registration if these are different LMSs."
-                    ));
-                }
-                let secret_ref = SecretRef::service_key(
-                    &store.ledger_id().await?,
-                    &conn.platform.name,
-                    &context_id,
-                    &resource_link_id,
-                );
-                let ref_s = secret_ref.to_string();
-                let change = match &previous {
-                    Some(p) if p.captured_at > captured_at => KeyChange::KeptNewer,
-                    Some(_) => KeyChange::Replaced,
-                    None => KeyChange::New,
-                };
-                if change != KeyChange::KeptNewer {
-                    // Keyring first, ledger second: the ledger never points at a key that is not there.
-                    self.secrets().set(&secret_ref, key.expose()).await?;
-                    let written = self
-                        .intake()
-                        .service_key_learned(&ServiceKeyInsert {
-                            platform_id: pid,
-                            context_id: &context_id,
-                            resource_link_id: &resource_link_id,
-                            ltiaas_platform_id: token.platform.id.as_deref(),
-                            secret_ref: &ref_s,
-                            captured_at: &captured_at,
-                            source: IDTOKEN_SOURCE,
-                        })
-                        .await?;
-                    if !written {
-                        report.warnings.push(
-                            "a newer capture for this context and resource link was recorded meanwhile; it was kept"
-                                .into(),
-                        );
-                    }
-                }
-                self.intake()
-                    .target_learned(
-                        grade_key,
-                        &OutcomeTarget {
-                            service_key_ref: Some(ref_s.clone()),
-                            learned_at: captured_at.clone(),
-                            learned_from: IDTOKEN_SOURCE.into(),
-                            ..OutcomeTarget::default()
-                        },
-                    )
-                    .await?;
-                launch.service_key = change;
-                launch.service_key_ref = Some(ref_s);
+            change => {
                 report.ok = true;
                 report.error_class = None;
                 report.fix_hint = None;
@@ -509,12 +377,6 @@ impl Passback {
                         "a newer service key is already stored; it was kept".into()
                     }
                 };
-                if !ags.available {
-                    report.warnings.push(
-                        "the launch does not advertise Assignment and Grades; sending scores may be refused"
-                            .into(),
-                    );
-                }
             }
         }
         tracing::info!(

@@ -5,12 +5,14 @@
 //!
 //! * [`platforms`]: LMS connections and their secrets;
 //! * [`grades`]: local grades and activities;
+//! * [`import`]: files other systems emit, into the ledger (and back out);
 //! * [`lti11`]: one LTI 1.1 outcome operation by hand (support);
 //! * [`ltiaas`]: ID tokens, service keys, line items, one LTIAAS score by hand;
 //! * [`commands`]: the command list and JSON dispatch the window and the bridge share.
 
 pub mod commands;
 pub mod grades;
+pub mod import;
 pub mod lti11;
 pub mod ltiaas;
 pub mod platforms;

@@ -299,29 +299,13 @@ async fn observations_are_read_from_the_ledger_and_statuses_re_decided_for_new_r
     );
     // What the LMS held, as a gradebook export would record it; and a ledger last
     // decided by other rules.
-    sqlx::query(
-        "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source)
-         VALUES (?, ?, NULL, '2026-11-20T10:00:00.000Z', 'export:gradebook.csv')",
-    )
-    .bind(k.activity_ref)
-    .bind(k.learner_ref)
-    .execute(i.store().pool())
-    .await
-    .unwrap();
+    observe(&i, k, None, "2026-11-20T10:00:00.000Z", "export:gradebook.csv").await;
     i.store().set_meta("status_rules", "0").await.unwrap();
     assert_eq!(i.refresh_statuses_if_rules_changed().await.unwrap(), 1);
     let (status, detail) = status_of(&i).await;
     assert_eq!(status, GradeStatus::LmsMissing);
     assert!(detail.unwrap().contains("export:gradebook.csv"));
-    sqlx::query(
-        "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source)
-         VALUES (?, ?, 0.9, '2026-11-21T10:00:00.000Z', 'read')",
-    )
-    .bind(k.activity_ref)
-    .bind(k.learner_ref)
-    .execute(i.store().pool())
-    .await
-    .unwrap();
+    observe(&i, k, Some(0.9), "2026-11-21T10:00:00.000Z", "read").await;
     i.store().set_meta("status_rules", "0").await.unwrap();
     i.refresh_statuses_if_rules_changed().await.unwrap();
     let (status, detail) = status_of(&i).await;
@@ -437,6 +421,7 @@ impl Model {
             score,
             last_attempt,
             last_observation: None,
+            target_unavailable: None,
         })
     }
 }
@@ -605,4 +590,243 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run_ops(ops))?;
     }
+}
+
+/// Record what the LMS held, as a gradebook export or a read would, without
+/// deciding any status.
+async fn observe(i: &Intake, key: GradeKey, score: Option<f64>, at: &str, source: &str) {
+    let mut tx = i.store().begin().await.unwrap();
+    Store::insert_observations(
+        &mut tx,
+        &[crate::store::ObservationInsert {
+            key,
+            score,
+            observed_at: at,
+            source,
+            batch_ref: None,
+        }],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn owned_place(pid: i64, rl: &str, user: &str) -> PlaceOwned {
+    PlaceOwned {
+        platform_id: pid,
+        context: Some(ContextOwned {
+            context_id: "ctx-1".into(),
+            ..ContextOwned::default()
+        }),
+        activity: Some(ActivityOwned {
+            resource_link_id: rl.into(),
+            ..ActivityOwned::default()
+        }),
+        person: Some(PersonOwned {
+            lti_user_id: user.into(),
+            role: Some(Role::Learner),
+            ..PersonOwned::default()
+        }),
+    }
+}
+
+/// Import one row of facts as its own committed batch; returns the batch id.
+async fn import_row(i: &Intake, facts: Vec<Fact>) -> i64 {
+    let record = crate::store::NewBatch {
+        file_name: "t.csv",
+        file_hash: "sha256:0",
+        file_bytes: 1,
+        format: "tool-csv",
+        platform_ref: None,
+    };
+    let mut b = i.begin_batch(Some(&record)).await.unwrap();
+    let id = b.batch_id().unwrap();
+    b.push(RowFacts { line: 2, facts }).await.unwrap();
+    let results = b.flush().await.unwrap();
+    assert!(
+        results.iter().all(|r| r.outcome == RowOutcome::Imported),
+        "{results:?}"
+    );
+    b.finish_record("imported", &crate::store::BatchCounts::default(), &[])
+        .await
+        .unwrap();
+    b.commit().await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn undoing_a_batch_restores_the_target_it_replaced_and_is_refused_once_passback_sent_from_it() {
+    let (i, pid) = intake_with(PlatformKind::Lti11).await;
+    let p = owned_place(pid, "rl-1", "user-1");
+    let first = import_row(
+        &i,
+        vec![
+            Fact::Grade {
+                place: p.clone(),
+                grade: grade(5.0, 10.0),
+                observed_at: Some("2026-11-20T10:00:00.000Z".into()),
+            },
+            Fact::Target {
+                place: p.clone(),
+                target: lti11_target("sid-old"),
+            },
+        ],
+    )
+    .await;
+    let mut newer = lti11_target("sid-new");
+    newer.learned_at = "2999-01-01T00:00:00.000Z".into();
+    let second = import_row(
+        &i,
+        vec![Fact::Target {
+            place: p.clone(),
+            target: newer.clone(),
+        }],
+    )
+    .await;
+    let key = i.store().list_grade_rows().await.unwrap()[0].clone();
+    let k = {
+        let mut tx = i.store().begin().await.unwrap();
+        Store::grade_key_of(&mut tx, key.grade_id)
+            .await
+            .unwrap()
+            .expect("the imported grade")
+    };
+    assert_eq!(i.store().outcome_target(k).await.unwrap().unwrap(), newer);
+
+    // The first batch cannot go while the second built on the same grade.
+    let err = i.undo_batch(first).await.unwrap_err();
+    assert_eq!(err.kind, crate::error::ErrorKind::Conflict);
+    assert!(
+        err.message.contains(&format!("batch {second}")),
+        "{}",
+        err.message
+    );
+
+    let undone = i.undo_batch(second).await.unwrap();
+    assert_eq!(undone.targets_restored, 1);
+    assert_eq!(
+        i.store()
+            .outcome_target(k)
+            .await
+            .unwrap()
+            .unwrap()
+            .lis_result_sourcedid
+            .as_deref(),
+        Some("sid-old"),
+        "the target it replaced is back"
+    );
+
+    // Passback sends the imported grade: the batch is history now.
+    i.attempt_started(&NewAttempt {
+        grade_ref: Some(key.grade_id),
+        activity_ref: Some(k.activity_ref),
+        learner_ref: Some(k.learner_ref),
+        operation: AttemptOperation::Replace,
+        transport: PlatformKind::Lti11,
+        target: "https://lms.example.edu/outcomes".into(),
+        message_identifier: Some("m1".into()),
+        request_excerpt: None,
+    })
+    .await
+    .unwrap();
+    let err = i.undo_batch(first).await.unwrap_err();
+    assert_eq!(err.kind, crate::error::ErrorKind::Conflict);
+    assert!(
+        err.message.contains("already sent or read 1 grade"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        i.store().list_grade_rows().await.unwrap().len(),
+        1,
+        "nothing was taken back"
+    );
+}
+
+/// Import rows of facts as one committed batch; returns each row's outcome.
+async fn import_rows(i: &Intake, rows: Vec<Vec<Fact>>) -> Vec<RowResult> {
+    let mut b = i.begin_batch(None).await.unwrap();
+    let mut out = Vec::new();
+    for (n, facts) in rows.into_iter().enumerate() {
+        out.extend(
+            b.push(RowFacts {
+                line: n as u64 + 2,
+                facts,
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    out.extend(b.commit().await.unwrap());
+    out
+}
+
+fn failure_row(p: &PlaceOwned, score: f64, at: &str) -> Vec<Fact> {
+    vec![
+        Fact::Grade {
+            place: p.clone(),
+            grade: grade(score, 4.0),
+            observed_at: Some(at.into()),
+        },
+        Fact::ExternalAttempt {
+            place: p.clone(),
+            attempt: ExternalAttempt {
+                origin: "open-edx".into(),
+                operation: AttemptOperation::Replace,
+                transport: PlatformKind::Lti11,
+                target: "Open edX".into(),
+                at: at.into(),
+                result: AttemptResult {
+                    outcome: AttemptOutcome::Failure,
+                    http_status: None,
+                    code_major: None,
+                    description: Some("Open edX could not send it".into()),
+                    error_class: Some(ErrorClass::Transient),
+                    fix_hint: None,
+                    read_score: None,
+                    response_excerpt: None,
+                },
+            },
+        },
+    ]
+}
+
+#[tokio::test]
+async fn a_log_imported_twice_records_each_attempt_once_with_its_own_version() {
+    let (i, pid) = intake_with(PlatformKind::Lti11).await;
+    let p = owned_place(pid, "usage-1", "user-1");
+    let rows = || {
+        vec![
+            failure_row(&p, 1.0, "2026-11-20T10:00:00.000Z"),
+            failure_row(&p, 2.0, "2026-11-20T11:00:00.000Z"),
+            failure_row(&p, 3.0, "2026-11-20T12:00:00.000Z"),
+        ]
+    };
+    let first = import_rows(&i, rows()).await;
+    assert!(
+        first.iter().all(|r| r.outcome == RowOutcome::Imported),
+        "{first:?}"
+    );
+    let again = import_rows(&i, rows()).await;
+    assert!(
+        again.iter().all(|r| r.outcome == RowOutcome::Unchanged),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.iter().filter(|r| r.older).count(),
+        2,
+        "the first two are older than the ledger's"
+    );
+    let row = &i.store().list_grade_rows().await.unwrap()[0];
+    assert_eq!(row.version, 3);
+    // One attempt per version, each on its own version.
+    for g in 1..=3i64 {
+        let attempts = i.store().attempts_for_grade(g).await.unwrap();
+        assert_eq!(attempts.len(), 1, "grade version {g}: {attempts:?}");
+    }
+    assert_eq!(
+        row.status,
+        GradeStatus::CannotSend,
+        "failed, and no target to send it again"
+    );
 }

@@ -3,9 +3,11 @@
 //! Accepts LTI 1.3 LIS v2 URIs (`…/membership#Learner`, sub-roles such as
 //! `…/membership/Instructor#TeachingAssistant`, institution and system roles),
 //! LTI 1.1 URNs (`urn:lti:role:ims/lis/Learner`, `urn:lti:instrole:…`) and short
-//! names (`Learner`). Roles are parsed, never substring-matched (a TA sub-role
-//! URI contains "Instructor"), and compared case-insensitively (Canvas sends
-//! `…/membership/instructor#TeachingAssistant`).
+//! names (`Learner`), and Blackboard's course and system roles (`COURSE:STUDENT`,
+//! `SYSTEM:ADMIN`, the `tcrole` short forms and the display names such as
+//! `Teaching Assistant` or `Course Builder`). Roles are parsed, never
+//! substring-matched (a TA sub-role URI contains "Instructor"), and compared
+//! case-insensitively (Canvas sends `…/membership/instructor#TeachingAssistant`).
 
 use crate::model::Role;
 
@@ -41,11 +43,17 @@ fn parse(role: &str) -> (Scope, String, Option<String>) {
         return (Scope::Institution, rest.to_string(), None);
     } else if let Some(rest) = r.strip_prefix("urn:lti:sysrole:ims/lis/") {
         return (Scope::System, rest.to_string(), None);
+    } else if let Some(rest) = r.strip_prefix("course:") {
+        // Blackboard proxy-tool `role`: COURSE:STUDENT, COURSE:TEACHING_ASSISTANT, ...
+        return (Scope::Context, blackboard_name(rest), None);
+    } else if let Some(rest) = r.strip_prefix("system:") {
+        return (Scope::System, blackboard_name(rest), None);
     } else if r.contains(':') || r.contains('/') {
         return (Scope::Other, r, None);
     } else {
-        // A short name is a context role.
-        return (Scope::Context, r, None);
+        // A short name is a context role (LTI short names, Blackboard `tcrole` values and
+        // display names alike).
+        return (Scope::Context, blackboard_name(&r), None);
     };
     // `#Learner`, or `/Instructor#TeachingAssistant` for a sub-role.
     match rest.split_once('#') {
@@ -59,13 +67,23 @@ fn parse(role: &str) -> (Scope, String, Option<String>) {
     }
 }
 
+/// `TEACHING_ASSISTANT`, `Teaching Assistant` and `teachingassistant` are one name.
+fn blackboard_name(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| !matches!(c, '_' | ' ' | '-'))
+        .collect()
+}
+
 fn context_role(base: &str, sub: Option<&str>) -> Role {
     match base {
-        "learner" => Role::Learner,
+        "learner" | "student" => Role::Learner,
         "instructor" if matches!(sub, Some("teachingassistant" | "grader")) => Role::TeachingAssistant,
         "instructor" => Role::Instructor,
-        "teachingassistant" => Role::TeachingAssistant,
-        "contentdeveloper" => Role::ContentDeveloper,
+        "teachingassistant" | "grader" => Role::TeachingAssistant,
+        "contentdeveloper" | "coursebuilder" => Role::ContentDeveloper,
+        // Blackboard Learn's facilitator teaches without editing the course.
+        "facilitator" => Role::Instructor,
         "administrator" => Role::Administrator,
         "mentor" => Role::Mentor,
         _ => Role::Other,
@@ -84,7 +102,7 @@ fn institution_role(base: &str) -> Role {
 
 fn system_role(base: &str) -> Role {
     match base {
-        "administrator" | "sysadmin" | "accountadmin" => Role::Administrator,
+        "administrator" | "sysadmin" | "accountadmin" | "admin" => Role::Administrator,
         _ => Role::Other,
     }
 }
@@ -198,6 +216,36 @@ mod tests {
             Role::Other
         );
         assert_eq!(normalize_roles::<&str>(&[]), Role::Unknown);
+        assert_eq!(
+            normalize_roles(&["Student"]),
+            Role::Learner,
+            "institution-style short name"
+        );
         assert_eq!(normalize_roles(&["  "]), Role::Unknown);
+    }
+
+    #[test]
+    fn blackboard_course_and_system_roles() {
+        for (role, want) in [
+            ("COURSE:STUDENT", Role::Learner),
+            ("COURSE:INSTRUCTOR", Role::Instructor),
+            ("COURSE:TEACHING_ASSISTANT", Role::TeachingAssistant),
+            ("COURSE:COURSE_BUILDER", Role::ContentDeveloper),
+            ("COURSE:GRADER", Role::TeachingAssistant),
+            ("COURSE:GUEST", Role::Other),
+            ("SYSTEM:ADMIN", Role::Administrator),
+            ("SYSTEM:NONE", Role::Other),
+            ("course:student", Role::Learner),
+            // `tcrole` is the part after the colon; display names come with spaces.
+            ("TEACHING_ASSISTANT", Role::TeachingAssistant),
+            ("Teaching Assistant", Role::TeachingAssistant),
+            ("Course Builder", Role::ContentDeveloper),
+            ("Facilitator", Role::Instructor),
+            ("STUDENT", Role::Learner),
+        ] {
+            assert_eq!(normalize_roles(&[role]), want, "{role}");
+        }
+        // Not a substring match: a made-up role that contains "student" is not a learner.
+        assert_eq!(normalize_roles(&["COURSE:STUDENT_OBSERVER"]), Role::Other);
     }
 }

@@ -1,4 +1,4 @@
-//! The attempt journal and import batches.
+//! The attempt journal.
 //!
 //! An attempt is written *before* its request leaves (outcome `pending`) and
 //! completed afterwards, so a crash mid-request leaves a visible trace and a
@@ -8,7 +8,7 @@ use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use super::{GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
-use crate::model::{Attempt, AttemptOutcome, AttemptResult, ErrorClass, ImportBatch, NewAttempt};
+use crate::model::{Attempt, AttemptOutcome, AttemptResult, ErrorClass, NewAttempt};
 
 fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
     let outcome: String = r.try_get("outcome")?;
@@ -33,14 +33,6 @@ fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
         request_excerpt: r.try_get("request_excerpt")?,
         response_excerpt: r.try_get("response_excerpt")?,
     })
-}
-
-/// An import batch about to be read.
-#[derive(Debug, Clone)]
-pub struct NewImportBatch<'a> {
-    pub file_name: &'a str,
-    pub file_hash: &'a str,
-    pub format: &'a str,
 }
 
 impl Store {
@@ -145,69 +137,5 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(attempt_from_row).collect()
-    }
-
-    pub async fn start_import(&self, b: &NewImportBatch<'_>) -> Result<i64> {
-        Ok(sqlx::query(
-            "INSERT INTO import_batches (file_name, file_hash, format, started_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(b.file_name)
-        .bind(b.file_hash)
-        .bind(b.format)
-        .bind(now_rfc3339())
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid())
-    }
-
-    /// Close an import batch with its counts and per-line errors
-    /// (`[{"line": N, "reason": "..."}]`).
-    pub async fn finish_import(
-        &self,
-        id: i64,
-        status: &str,
-        rows_total: i64,
-        rows_imported: i64,
-        errors: &serde_json::Value,
-    ) -> Result<()> {
-        let quarantined = errors.as_array().map(|a| a.len() as i64).unwrap_or(0);
-        sqlx::query(
-            "UPDATE import_batches SET finished_at = ?, status = ?, rows_total = ?, rows_imported = ?,
-               rows_quarantined = ?, errors = ? WHERE id = ?",
-        )
-        .bind(now_rfc3339())
-        .bind(status)
-        .bind(rows_total)
-        .bind(rows_imported)
-        .bind(quarantined)
-        .bind(errors.to_string())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn list_imports(&self) -> Result<Vec<ImportBatch>> {
-        let rows = sqlx::query("SELECT * FROM import_batches ORDER BY id DESC")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let errors: String = r.try_get("errors")?;
-                Ok(ImportBatch {
-                    id: r.try_get("id")?,
-                    file_name: r.try_get("file_name")?,
-                    file_hash: r.try_get("file_hash")?,
-                    format: r.try_get("format")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    status: r.try_get("status")?,
-                    rows_total: r.try_get("rows_total")?,
-                    rows_imported: r.try_get("rows_imported")?,
-                    rows_quarantined: r.try_get("rows_quarantined")?,
-                    errors: serde_json::from_str(&errors).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect()
     }
 }

@@ -8,9 +8,7 @@ use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use super::{Store, now_rfc3339};
 use crate::error::{Error, Result};
-use crate::model::{
-    Activity, ActivityRow, Context, Grade, GradeRow, GradeStatus, Learner, NewGrade, OutcomeTarget, Role,
-};
+use crate::model::{Activity, ActivityRow, Context, Grade, GradeRow, Learner, NewGrade, OutcomeTarget, Role};
 
 /// Identifies one (activity, learner) pair in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,7 +17,7 @@ pub struct GradeKey {
     pub learner_ref: i64,
 }
 
-fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
+pub(super) fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
     Ok(Grade {
         id: r.try_get("id")?,
         activity_ref: r.try_get("activity_ref")?,
@@ -33,6 +31,7 @@ fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
         submitted_at: r.try_get("submitted_at")?,
         recorded_at: r.try_get("recorded_at")?,
         source: r.try_get("source")?,
+        observed_at: r.try_get("observed_at")?,
     })
 }
 
@@ -60,7 +59,7 @@ fn learner_from_row(r: &SqliteRow) -> Result<Learner> {
     })
 }
 
-fn target_from_row(r: &SqliteRow) -> Result<OutcomeTarget> {
+pub(super) fn target_from_row(r: &SqliteRow) -> Result<OutcomeTarget> {
     let flag = |name: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(name)? != 0) };
     Ok(OutcomeTarget {
         lis_result_sourcedid: r.try_get("lis_result_sourcedid")?,
@@ -73,6 +72,7 @@ fn target_from_row(r: &SqliteRow) -> Result<OutcomeTarget> {
         service_key_ref: r.try_get("service_key_ref")?,
         learned_at: r.try_get("learned_at")?,
         learned_from: r.try_get("learned_from")?,
+        unavailable_reason: r.try_get("unavailable_reason")?,
     })
 }
 
@@ -209,8 +209,8 @@ impl Store {
             "INSERT INTO outcome_targets (activity_ref, learner_ref, lis_result_sourcedid, lis_outcome_service_url,
                ext_outcome_data_values_accepted, ext_result_total_score_accepted, ext_submitted_at_accepted,
                ext_prioritize_non_tool_grade_accepted, ext_needs_additional_review_accepted, service_key_ref,
-               learned_at, learned_from)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               learned_at, learned_from, unavailable_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (activity_ref, learner_ref) DO UPDATE SET
                lis_result_sourcedid = excluded.lis_result_sourcedid,
                lis_outcome_service_url = excluded.lis_outcome_service_url,
@@ -221,7 +221,8 @@ impl Store {
                ext_needs_additional_review_accepted = excluded.ext_needs_additional_review_accepted,
                service_key_ref = excluded.service_key_ref,
                learned_at = excluded.learned_at,
-               learned_from = excluded.learned_from",
+               learned_from = excluded.learned_from,
+               unavailable_reason = excluded.unavailable_reason",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
@@ -235,6 +236,7 @@ impl Store {
         .bind(&t.service_key_ref)
         .bind(&t.learned_at)
         .bind(&t.learned_from)
+        .bind(&t.unavailable_reason)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -329,42 +331,7 @@ impl Store {
 
     /// The current version of every grade, with names and its stored status.
     pub async fn list_grade_rows(&self) -> Result<Vec<GradeRow>> {
-        let rows = sqlx::query(
-            "SELECT g.id AS grade_id, p.name AS platform, c.context_id, a.resource_link_id,
-                    a.title AS activity_title, l.lti_user_id, l.name AS learner_name, g.version, g.score_given,
-                    g.score_maximum, g.recorded_at, cg.status, cg.status_detail
-             FROM current_grades cg
-             JOIN grades g ON g.id = cg.grade_ref
-             JOIN activities a ON a.id = cg.activity_ref
-             JOIN contexts c ON c.id = a.context_ref
-             JOIN platforms p ON p.id = c.platform_id
-             JOIN learners l ON l.id = cg.learner_ref
-             ORDER BY p.name, c.context_id, a.resource_link_id, l.lti_user_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(GradeRow {
-                    grade_id: r.try_get("grade_id")?,
-                    platform: r.try_get("platform")?,
-                    context_id: r.try_get("context_id")?,
-                    resource_link_id: r.try_get("resource_link_id")?,
-                    activity_title: r.try_get("activity_title")?,
-                    lti_user_id: r.try_get("lti_user_id")?,
-                    learner_name: r.try_get("learner_name")?,
-                    version: r.try_get("version")?,
-                    score_given: r.try_get("score_given")?,
-                    score_maximum: r.try_get("score_maximum")?,
-                    recorded_at: r.try_get("recorded_at")?,
-                    status: GradeStatus::parse(&status).ok_or_else(|| {
-                        Error::internal(format!("unknown grade status {status:?} in the ledger"))
-                    })?,
-                    status_detail: r.try_get("status_detail")?,
-                })
-            })
-            .collect()
+        self.list_grade_rows_where(&super::GradeFilter::default()).await
     }
 
     /// Every activity with its platform, context and counts.

@@ -6,8 +6,14 @@
 //! facts take a connection, so `crate::intake`, the single writer of facts, can
 //! commit a fact and the statuses it changes in one transaction.
 
+mod bulk;
+mod course;
+mod edx;
+mod imports;
 mod journal;
 mod ledger;
+mod listing;
+mod places;
 mod platforms;
 mod service_keys;
 mod status;
@@ -22,8 +28,13 @@ use sqlx::sqlite::{
 
 use crate::error::{Error, Result};
 
-pub use journal::NewImportBatch;
+pub use bulk::{ExternalAttemptInsert, GradeInsert, LaunchInsert, ObservationInsert, StoredStatus};
+pub use course::{CourseActivity, LearnerIds};
+pub use edx::{EdxAssignment, EdxRecord};
+pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
+pub use listing::GradeFilter;
+pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};
 
@@ -64,7 +75,15 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Imports write a whole file in one transaction: a page cache of 32 MB
+            // (per connection, used only as it fills) keeps it from spilling to the
+            // WAL page by page.
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory")
+            // Multi-row statements come in a few shapes per query (see
+            // `imports::shaped`); keep them all prepared.
+            .statement_cache_capacity(512);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)

@@ -78,6 +78,24 @@ impl Store {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    /// [`Store::service_key`] inside a transaction.
+    pub async fn service_key_in(
+        conn: &mut SqliteConnection,
+        platform_id: i64,
+        context_id: &str,
+        resource_link_id: &str,
+    ) -> Result<Option<ServiceKeyRecord>> {
+        let row = sqlx::query(select_keys!(
+            "WHERE k.platform_id = ? AND k.context_id = ? AND k.resource_link_id = ?"
+        ))
+        .bind(platform_id)
+        .bind(context_id)
+        .bind(resource_link_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
     /// Record a service key unless a newer capture is already recorded (newest
     /// wins; equal capture times replace). Returns whether the row was written.
     pub async fn upsert_service_key(conn: &mut SqliteConnection, k: &ServiceKeyInsert<'_>) -> Result<bool> {

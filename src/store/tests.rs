@@ -139,20 +139,46 @@ async fn schema_rejects_an_lti11_platform_without_consumer_key() {
 #[tokio::test]
 async fn import_batches_round_trip() {
     let s = Store::open_in_memory().await.unwrap();
-    let id = s
-        .start_import(&NewImportBatch {
+    let mut tx = s.begin().await.unwrap();
+    let id = Store::insert_batch(
+        &mut tx,
+        &NewBatch {
             file_name: "grades.csv",
             file_hash: "sha256:abc",
+            file_bytes: 120,
             format: "tool-csv",
-        })
+            platform_ref: None,
+        },
+    )
+    .await
+    .unwrap();
+    let issues = vec![RowIssue {
+        line: 3,
+        column: Some("score".into()),
+        kind: RowIssueKind::Rejected,
+        reason: "score is not a number".into(),
+    }];
+    Store::insert_issues(&mut tx, id, &issues).await.unwrap();
+    let counts = BatchCounts {
+        read: 10,
+        imported: 8,
+        unchanged: 1,
+        quarantined: 1,
+        skipped: 0,
+    };
+    Store::finish_batch(&mut tx, id, "partial", &counts, &["a note".to_string()])
         .await
         .unwrap();
-    let errors = serde_json::json!([{"line": 3, "reason": "score is not a number"}]);
-    s.finish_import(id, "partial", 10, 9, &errors).await.unwrap();
-    let b = &s.list_imports().await.unwrap()[0];
-    assert_eq!((b.rows_total, b.rows_imported, b.rows_quarantined), (10, 9, 1));
+    tx.commit().await.unwrap();
+    let b = &s.list_batches().await.unwrap()[0];
+    assert_eq!(
+        (b.rows_read, b.rows_imported, b.rows_unchanged, b.rows_quarantined),
+        (10, 8, 1, 1)
+    );
     assert_eq!(b.status, "partial");
-    assert_eq!(b.errors, errors);
+    assert_eq!(b.notes, vec!["a note".to_string()]);
+    assert!(b.finished_at.is_some());
+    assert_eq!(s.batch_issues(id).await.unwrap(), issues);
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod cli;
 mod cli_lti11;
 mod cli_ltiaas;
 mod demo;
+mod import;
 mod keyring;
 mod lti11_sandbox;
 mod ltiaas_sandbox;

@@ -190,6 +190,7 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
                 service_key_ref: None,
                 learned_at: now_rfc3339(),
                 learned_from: "demo workspace".into(),
+                unavailable_reason: None,
             });
             intake.launch_seen(&place, target.as_ref()).await?;
             let (placed, grade, _) = intake

@@ -3,13 +3,16 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Subcommand;
-use passback::Result;
+use std::io::Write;
+
+use clap::{Args, Subcommand, ValueEnum};
 use passback::app::ManualGrade;
-use passback::model::NewGrade;
+use passback::model::{GradeRow, GradeStatus, NewGrade};
+use passback::store::GradeFilter;
+use passback::{Error, Result};
 
 use super::open;
-use super::output::{JsonFlag, fmt_score, print_json, print_table};
+use super::output::{JsonFlag, fmt_score, print_json, print_table, table_widths, write_row};
 
 #[derive(Debug, Subcommand)]
 pub enum GradeCmd {
@@ -41,38 +44,155 @@ pub enum GradeCmd {
     },
 }
 
-pub async fn list_grades(db: Option<&Path>, f: JsonFlag) -> Result<ExitCode> {
-    let pb = open(db).await?;
-    let gs = pb.list_grades().await?;
-    if f.json {
-        print_json(&gs)?;
-    } else if gs.is_empty() {
-        println!("No grades in the ledger yet.");
-    } else {
-        let rows = gs
-            .iter()
-            .map(|g| {
-                vec![
-                    g.platform.clone(),
-                    g.context_id.clone(),
-                    g.activity_title
-                        .clone()
-                        .unwrap_or_else(|| g.resource_link_id.clone()),
-                    g.learner_name.clone().unwrap_or_else(|| g.lti_user_id.clone()),
-                    format!("{}/{}", fmt_score(g.score_given), fmt_score(g.score_maximum)),
-                    format!("v{}", g.version),
-                    g.status.as_str().into(),
-                    g.status_detail.clone().unwrap_or_default(),
-                ]
-            })
-            .collect::<Vec<_>>();
-        print_table(
-            &[
-                "PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL",
-            ],
-            &rows,
-        );
+/// `passback grades`: filters on the stored status and names, in SQL.
+#[derive(Debug, Args)]
+pub struct GradesArgs {
+    /// Only grades with this status (repeatable, or comma-separated): pending, in_sync,
+    /// lms_missing, differs, failed, cannot_send, unknown.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+    pub status: Vec<StatusArg>,
+    /// Only this platform's grades.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Only this course (LTI context_id).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Only this activity (resource_link_id or title).
+    #[arg(long)]
+    pub activity: Option<String>,
+    /// Only this learner (LTI user_id).
+    #[arg(long)]
+    pub learner: Option<String>,
+    /// Print JSON (an array, streamed) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A grade status, as the command line spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    Pending,
+    InSync,
+    LmsMissing,
+    Differs,
+    Failed,
+    CannotSend,
+    Unknown,
+}
+
+impl From<StatusArg> for GradeStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Pending => GradeStatus::Pending,
+            StatusArg::InSync => GradeStatus::InSync,
+            StatusArg::LmsMissing => GradeStatus::LmsMissing,
+            StatusArg::Differs => GradeStatus::Differs,
+            StatusArg::Failed => GradeStatus::Failed,
+            StatusArg::CannotSend => GradeStatus::CannotSend,
+            StatusArg::Unknown => GradeStatus::Unknown,
+        }
     }
+}
+
+/// Rows a table measures its column widths on before it streams the rest.
+const TABLE_SAMPLE: usize = 1000;
+
+fn grade_cells(g: &GradeRow) -> Vec<String> {
+    vec![
+        g.platform.clone(),
+        g.context_id.clone(),
+        g.activity_title
+            .clone()
+            .unwrap_or_else(|| g.resource_link_id.clone()),
+        g.learner_name.clone().unwrap_or_else(|| g.lti_user_id.clone()),
+        format!("{}/{}", fmt_score(g.score_given), fmt_score(g.score_maximum)),
+        format!("v{}", g.version),
+        g.status.as_str().into(),
+        g.status_detail.clone().unwrap_or_default(),
+    ]
+}
+
+pub async fn list_grades(db: Option<&Path>, a: GradesArgs) -> Result<ExitCode> {
+    let pb = open(db).await?;
+    let filter = GradeFilter {
+        status: a.status.iter().copied().map(GradeStatus::from).collect(),
+        platform: a.platform.clone(),
+        context: a.context.clone(),
+        activity: a.activity.clone(),
+        learner: a.learner.clone(),
+    };
+    let filtered = filter != GradeFilter::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let write_err =
+        |e: std::io::Error| Error::new(passback::ErrorKind::Io, format!("cannot write the listing: {e}"));
+    if a.json {
+        // The same layout as a pretty-printed array, one element at a time.
+        let mut n = 0u64;
+        pb.for_each_grade(&filter, |g| {
+            let item = serde_json::to_string_pretty(&g).map_err(|e| Error::internal(e.to_string()))?;
+            let sep = if n == 0 { "[\n" } else { ",\n" };
+            out.write_all(sep.as_bytes()).map_err(write_err)?;
+            for (i, l) in item.lines().enumerate() {
+                if i > 0 {
+                    out.write_all(b"\n").map_err(write_err)?;
+                }
+                out.write_all(b"  ").map_err(write_err)?;
+                out.write_all(l.as_bytes()).map_err(write_err)?;
+            }
+            n += 1;
+            Ok(())
+        })
+        .await?;
+        out.write_all(if n == 0 { b"[]\n" } else { b"\n]\n" })
+            .map_err(write_err)?;
+        out.flush().map_err(write_err)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let headers = [
+        "PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL",
+    ];
+    let mut sample: Vec<Vec<String>> = Vec::new();
+    let mut widths: Option<Vec<usize>> = None;
+    let mut n = 0u64;
+    pb.for_each_grade(&filter, |g| {
+        n += 1;
+        let cells = grade_cells(&g);
+        match &widths {
+            None => {
+                sample.push(cells);
+                if sample.len() == TABLE_SAMPLE {
+                    let w = table_widths(&headers, &sample);
+                    write_row(&mut out, &w, headers.iter().map(|h| h.to_string()).collect())
+                        .map_err(write_err)?;
+                    for row in sample.drain(..) {
+                        write_row(&mut out, &w, row).map_err(write_err)?;
+                    }
+                    widths = Some(w);
+                }
+            }
+            Some(w) => write_row(&mut out, w, cells).map_err(write_err)?,
+        }
+        Ok(())
+    })
+    .await?;
+    if n == 0 {
+        if filtered {
+            println!("No grades match.");
+        } else {
+            println!("No grades in the ledger yet.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if widths.is_none() {
+        let w = table_widths(&headers, &sample);
+        write_row(&mut out, &w, headers.iter().map(|h| h.to_string()).collect()).map_err(write_err)?;
+        for row in sample.drain(..) {
+            write_row(&mut out, &w, row).map_err(write_err)?;
+        }
+    }
+    out.flush().map_err(write_err)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,7 @@
 
 mod doctor;
 mod grades;
+mod import;
 mod lti11;
 mod ltiaas;
 mod output;
@@ -40,8 +41,8 @@ pub enum Command {
     /// Manage LMS connections (platforms).
     #[command(subcommand)]
     Platform(platform::PlatformCmd),
-    /// List the current version of every local grade with its status.
-    Grades(output::JsonFlag),
+    /// List the current version of every local grade with its status (filtered in SQL).
+    Grades(grades::GradesArgs),
     /// Work with a single grade.
     #[command(subcommand)]
     Grade(grades::GradeCmd),
@@ -49,6 +50,10 @@ pub enum Command {
     Activities(output::JsonFlag),
     /// Check the ledger, its schema and the OS keyring.
     Doctor(output::JsonFlag),
+    /// Import files other systems emit: tool grade CSVs, Open edX logs and lti_provider records,
+    /// Caliper LTIEvents, captured launches, proxy-tool requests, LTIAAS ID tokens, Canvas and
+    /// Moodle gradebook exports. `import list`, `import show BATCH`, `import undo BATCH`.
+    Import(import::ImportArgs),
     /// Send one LTI 1.1 replaceResult (a score, optionally with Canvas result data).
     #[command(name = "send-one")]
     SendOne(lti11::SendOneArgs),
@@ -115,7 +120,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let db = cli.db.as_deref();
     match cli.command {
         Command::Platform(c) => platform::run(db, c).await,
-        Command::Grades(f) => grades::list_grades(db, f).await,
+        Command::Grades(a) => grades::list_grades(db, a).await,
+        Command::Import(a) => import::run(db, a).await,
         Command::Grade(c) => grades::run(db, c).await,
         Command::Activities(f) => grades::list_activities(db, f).await,
         Command::Doctor(f) => doctor::run(db, f).await,

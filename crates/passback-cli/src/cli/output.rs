@@ -53,29 +53,37 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     Ok(())
 }
 
-/// Print rows as aligned columns.
-pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+/// Column widths for a table: the widest cell of each column.
+pub fn table_widths(headers: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{:<w$}  ", c, w = widths[i]));
-            }
+    widths
+}
+
+/// One table row, padded to `widths` (the last column is not padded).
+pub fn write_row(out: &mut impl Write, widths: &[usize], cells: Vec<String>) -> std::io::Result<()> {
+    let mut s = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        if i + 1 == cells.len() {
+            s.push_str(c);
+        } else {
+            s.push_str(&format!("{:<w$}  ", c, w = widths[i]));
         }
-        s.trim_end().to_string()
-    };
+    }
+    writeln!(out, "{}", s.trim_end())
+}
+
+/// Print rows as aligned columns.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths = table_widths(headers, rows);
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line(headers.iter().map(|h| h.to_string()).collect()));
+    let _ = write_row(&mut out, &widths, headers.iter().map(|h| h.to_string()).collect());
     for r in rows {
-        let _ = writeln!(out, "{}", line(r.clone()));
+        let _ = write_row(&mut out, &widths, r.clone());
     }
 }
 

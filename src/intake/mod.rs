@@ -83,18 +83,26 @@ pub struct Intake {
 
 /// Re-decide the status of `key`'s current grade, if it has one.
 async fn refresh(conn: &mut SqliteConnection, key: GradeKey) -> Result<()> {
-    if let Some(facts) = Store::grade_facts(conn, key).await? {
-        let d = status::decide(&facts);
-        Store::set_status(conn, key, d.status, d.detail.as_deref()).await?;
-    }
-    Ok(())
+    refresh_all(conn, vec![key]).await
 }
 
-async fn refresh_all(conn: &mut SqliteConnection, keys: Vec<GradeKey>) -> Result<()> {
-    for key in keys {
-        refresh(conn, key).await?;
+/// Re-decide the statuses of these pairs' current grades (pairs without one are skipped).
+pub(crate) async fn refresh_all(conn: &mut SqliteConnection, keys: Vec<GradeKey>) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // Only statuses that change are written.
+    let decided: Vec<_> = Store::grade_facts_many(conn, &keys)
+        .await?
+        .into_iter()
+        .map(|(key, facts, stored)| {
+            let d = status::decide(&facts);
+            (key, d.status, d.detail, stored)
+        })
+        .filter(|(_, status, detail, stored)| stored.status != status.as_str() || stored.detail != *detail)
+        .map(|(key, status, detail, _)| (key, status, detail))
+        .collect();
+    Store::set_statuses(conn, &decided).await
 }
 
 /// Resolve a place, re-deciding the learner's grades when their role changed.
@@ -266,6 +274,36 @@ impl Intake {
         Ok(ms)
     }
 
+    /// Open a batch: one transaction for many facts. With `record`, the batch's own
+    /// import record is created first and every change it makes is remembered
+    /// under it (so it can be taken back); without, nothing is remembered (dry runs).
+    pub async fn begin_batch(&self, record: Option<&crate::store::NewBatch<'_>>) -> Result<Batch> {
+        let mut tx = self.store.begin().await?;
+        let id = match record {
+            Some(b) => Some(Store::insert_batch(&mut tx, b).await?),
+            None => None,
+        };
+        Ok(Batch::new(tx, id))
+    }
+
+    /// The record of an import that kept nothing (rejected or cancelled), with its
+    /// issues, so `passback import list` shows what happened. Returns its id.
+    pub async fn record_batch_that_kept_nothing(
+        &self,
+        record: &crate::store::NewBatch<'_>,
+        status: &str,
+        counts: &crate::store::BatchCounts,
+        notes: &[String],
+        issues: &[crate::model::RowIssue],
+    ) -> Result<i64> {
+        let mut tx = self.store.begin().await?;
+        let id = Store::insert_batch(&mut tx, record).await?;
+        Store::finish_batch(&mut tx, id, status, counts, notes).await?;
+        Store::insert_issues(&mut tx, id, issues).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Re-decide every stored status when the ledger was last decided by other
     /// status rules (an older Passback, or a freshly migrated ledger). Returns how
     /// many grades were re-decided.
@@ -284,8 +322,87 @@ impl Intake {
     }
 }
 
+/// What taking an import batch back removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct UndoReport {
+    pub batch_id: i64,
+    pub grade_versions_removed: u64,
+    pub targets_restored: u64,
+    pub observations_removed: u64,
+    pub attempts_removed: u64,
+    pub launches_removed: u64,
+}
+
+impl Intake {
+    /// Take an import batch back: the grade versions, outcome targets, LMS
+    /// observations, other systems' attempts and launches it recorded. Refused when
+    /// a later batch changed the same grades, or when Passback already sent or read
+    /// a grade version or target the batch added (history would no longer add up).
+    /// Service keys and Open edX records it learned stay.
+    pub async fn undo_batch(&self, batch_id: i64) -> Result<UndoReport> {
+        let batch = self.store.batch(batch_id).await?;
+        match batch.status.as_str() {
+            "undone" => {
+                return Err(Error::conflict(format!(
+                    "import batch {batch_id} was already undone"
+                )));
+            }
+            "rejected" | "cancelled" | "running" => {
+                return Err(Error::conflict(format!(
+                    "import batch {batch_id} is {}: it changed nothing, so there is nothing to undo",
+                    batch.status
+                )));
+            }
+            _ => {}
+        }
+        let mut tx = self.store.begin().await?;
+        let later = Store::later_batches_on_same_grades(&mut tx, batch_id).await?;
+        if !later.is_empty() {
+            let list: Vec<String> = later.iter().rev().map(i64::to_string).collect();
+            return Err(Error::conflict(if let [one] = list.as_slice() {
+                format!(
+                    "batch {one} changed the same grades later: undo it first (`passback import undo {one}`), \
+                     then this one"
+                )
+            } else {
+                format!(
+                    "batches {} changed the same grades later: undo them first, newest first, then this one",
+                    list.join(", ")
+                )
+            }));
+        }
+        let built = Store::attempts_built_on_batch(&mut tx, batch_id).await?;
+        if built > 0 {
+            return Err(Error::conflict(format!(
+                "Passback already sent or read {built} grade(s) using what batch {batch_id} imported; undoing it would \
+                 leave those attempts without their grade or target. Import a corrected file instead."
+            )));
+        }
+        let gone = Store::take_back_batch(&mut tx, batch_id).await?;
+        let report = UndoReport {
+            batch_id,
+            grade_versions_removed: gone.grade_versions,
+            targets_restored: gone.targets,
+            observations_removed: gone.observations,
+            attempts_removed: gone.attempts,
+            launches_removed: gone.launches,
+        };
+        refresh_all(&mut tx, gone.touched).await?;
+        Store::set_batch_status(&mut tx, batch_id, "undone").await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
 /// `ledger_meta` key holding the status rules version last applied.
 const STATUS_RULES_KEY: &str = "status_rules";
+
+mod batch;
+
+pub use batch::{
+    ActivityOwned, Batch, ContextOwned, ExternalAttempt, Fact, LaunchInfo, PersonOwned, PlaceOwned, RowFacts,
+    RowOutcome, RowResult,
+};
 
 #[cfg(test)]
 mod tests;

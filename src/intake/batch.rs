@@ -1,0 +1,1019 @@
+//! The batch writer: many facts in one transaction, for imports.
+//!
+//! Rows of facts are buffered and written a chunk at a time: the chunk's places
+//! are resolved once (and cached for the whole batch), the current grades,
+//! targets and observations of its pairs are read in one query each, every row
+//! is decided in order in memory (so a file that changes the same grade twice
+//! versions it twice), and the writes go out as multi-row statements. The
+//! statuses of every grade the chunk touched are re-decided before the chunk
+//! ends, in the same transaction: nothing is visible until [`Batch::commit`], and
+//! [`Batch::rollback`] (or dropping the batch) leaves the ledger as it was.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use sqlx::SqliteConnection;
+
+use super::refresh_all;
+use crate::error::{Error, Result};
+use crate::model::{AttemptOperation, AttemptResult, Grade, NewGrade, OutcomeTarget, PlatformKind, Role};
+use crate::store::{
+    BatchCounts, EdxAssignment, EdxRecord, ExternalAttemptInsert, GradeInsert, GradeKey, LaunchInsert,
+    ObservationInsert, ServiceKeyInsert, Store, TargetChange, Tx,
+};
+
+/// A course, as a fact names it.
+#[derive(Debug, Clone, Default, PartialEq, Hash)]
+pub struct ContextOwned {
+    pub context_id: String,
+    pub title: Option<String>,
+    pub label: Option<String>,
+}
+
+/// An activity, as a fact names it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityOwned {
+    pub resource_link_id: String,
+    pub title: Option<String>,
+    pub points_possible: Option<f64>,
+    pub line_item_id: Option<String>,
+    pub canvas_assignment_id: Option<String>,
+}
+
+/// A person, as a fact names them.
+#[derive(Debug, Clone, Default, PartialEq, Hash)]
+pub struct PersonOwned {
+    pub lti_user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub person_sourcedid: Option<String>,
+    pub canvas_user_id: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// Where a fact happened: a platform and as much of context, activity and person
+/// as the source named.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaceOwned {
+    pub platform_id: i64,
+    pub context: Option<ContextOwned>,
+    pub activity: Option<ActivityOwned>,
+    pub person: Option<PersonOwned>,
+}
+
+/// What a launch seen carried besides its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchInfo {
+    /// When it happened (the capture or event time), RFC 3339.
+    pub at: String,
+    pub consumer_key: Option<String>,
+    pub verified: bool,
+    /// Why it is unverified, or how it was verified.
+    pub note: Option<String>,
+    pub locale: Option<String>,
+    pub direction: Option<String>,
+    /// `file:line`.
+    pub source: String,
+}
+
+/// An attempt another system made (e.g. Open edX's failed send, from its log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalAttempt {
+    pub origin: String,
+    pub operation: AttemptOperation,
+    pub transport: PlatformKind,
+    pub target: String,
+    pub at: String,
+    pub result: AttemptResult,
+}
+
+/// One fact an import learned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fact {
+    /// A person (and a course) seen, with no activity (a proxy-tool request).
+    Seen { place: PlaceOwned },
+    /// A launch, with the outcome target it carried, if any.
+    Launch {
+        place: PlaceOwned,
+        launch: LaunchInfo,
+        target: Option<OutcomeTarget>,
+    },
+    /// An outcome target learned (newest wins by `learned_at`).
+    Target {
+        place: PlaceOwned,
+        target: OutcomeTarget,
+    },
+    /// A local grade observed, at the time the source says it was given.
+    Grade {
+        place: PlaceOwned,
+        grade: NewGrade,
+        observed_at: Option<String>,
+    },
+    /// What the LMS held (a gradebook export): on the 0–1 scale, `None` = no grade.
+    LmsValue {
+        place: PlaceOwned,
+        score: Option<f64>,
+        at: String,
+        source: String,
+    },
+    /// An attempt another system made for the place's current grade.
+    ExternalAttempt {
+        place: PlaceOwned,
+        attempt: ExternalAttempt,
+    },
+    /// An LTIAAS service key learned (the key itself is already in the keyring).
+    ServiceKey {
+        platform_id: i64,
+        context_id: String,
+        resource_link_id: String,
+        ltiaas_platform_id: Option<String>,
+        secret_ref: String,
+        captured_at: String,
+        source: String,
+    },
+    /// An Open edX `lti_provider` record.
+    Edx(EdxRecord),
+}
+
+impl Fact {
+    /// The platform the fact is about (`None` for an Open edX record, which
+    /// belongs to no platform until it is resolved).
+    pub fn platform_id(&self) -> Option<i64> {
+        match self {
+            Fact::Seen { place }
+            | Fact::Launch { place, .. }
+            | Fact::Target { place, .. }
+            | Fact::Grade { place, .. }
+            | Fact::LmsValue { place, .. }
+            | Fact::ExternalAttempt { place, .. } => Some(place.platform_id),
+            Fact::ServiceKey { platform_id, .. } => Some(*platform_id),
+            Fact::Edx(_) => None,
+        }
+    }
+}
+
+/// The facts of one row of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFacts {
+    pub line: u64,
+    pub facts: Vec<Fact>,
+}
+
+/// What became of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// Something in the ledger changed.
+    Imported,
+    /// The ledger already held all of it (or something newer).
+    Unchanged,
+}
+
+/// A row's outcome, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowResult {
+    pub line: u64,
+    pub outcome: RowOutcome,
+    /// A grade older than the current version was kept out.
+    pub older: bool,
+}
+
+/// How many current grades a batch remembers between chunks (beyond this the
+/// memory is cleared and the ledger read again).
+const CURRENT_CACHE: usize = 100_000;
+
+/// The id of a grade version written by this batch whose id was not read back.
+const WRITTEN: i64 = -1;
+
+/// How many rows a chunk holds before it is written.
+const CHUNK_ROWS: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Resolved {
+    context_ref: Option<i64>,
+    activity_ref: Option<i64>,
+    learner_ref: Option<i64>,
+}
+
+impl Resolved {
+    fn key(&self) -> Option<GradeKey> {
+        Some(GradeKey {
+            activity_ref: self.activity_ref?,
+            learner_ref: self.learner_ref?,
+        })
+    }
+}
+
+/// Many facts in one transaction (see the module docs).
+pub struct Batch {
+    tx: Tx,
+    batch_id: Option<i64>,
+    places: Places,
+    pending: Vec<RowFacts>,
+    target_changes: Vec<TargetChange>,
+    /// Counts of what was written, for the caller's report.
+    pub written: BatchCounts,
+    /// The current grade of each pair the batch read or wrote (id 0: added in
+    /// the chunk being written; [`WRITTEN`]: added by an earlier chunk).
+    current: HashMap<GradeKey, Grade>,
+    /// Pairs whose status must be decided again before the batch commits.
+    dirty: HashSet<GradeKey>,
+    /// The newest version each pair got, not yet made current in the ledger
+    /// (`current` holds it meanwhile).
+    pending_current: HashMap<GradeKey, i64>,
+    timing: Timing,
+}
+
+/// Where a batch's writing time went (logged at debug level when it ends).
+#[derive(Debug, Default)]
+struct Timing {
+    total: Duration,
+    places: Duration,
+    read: Duration,
+    decide: Duration,
+    write: Duration,
+    status: Duration,
+}
+
+fn place_of(f: &Fact) -> Option<&PlaceOwned> {
+    match f {
+        Fact::Seen { place }
+        | Fact::Launch { place, .. }
+        | Fact::Target { place, .. }
+        | Fact::Grade { place, .. }
+        | Fact::LmsValue { place, .. }
+        | Fact::ExternalAttempt { place, .. } => Some(place),
+        Fact::ServiceKey { .. } | Fact::Edx(_) => None,
+    }
+}
+
+/// Two targets say the same thing (when and where from aside).
+fn same_target(a: &OutcomeTarget, b: &OutcomeTarget) -> bool {
+    a.lis_result_sourcedid == b.lis_result_sourcedid
+        && a.lis_outcome_service_url == b.lis_outcome_service_url
+        && a.ext_outcome_data_values_accepted == b.ext_outcome_data_values_accepted
+        && a.ext_result_total_score_accepted == b.ext_result_total_score_accepted
+        && a.ext_submitted_at_accepted == b.ext_submitted_at_accepted
+        && a.ext_prioritize_non_tool_grade_accepted == b.ext_prioritize_non_tool_grade_accepted
+        && a.ext_needs_additional_review_accepted == b.ext_needs_additional_review_accepted
+        && a.service_key_ref == b.service_key_ref
+        && a.unavailable_reason == b.unavailable_reason
+}
+
+/// A grade value equals the current version's.
+fn same_grade(cur: &Grade, g: &NewGrade) -> bool {
+    cur.score_given == g.score_given
+        && cur.score_maximum == g.score_maximum
+        && cur.comment == g.comment
+        && cur.result_text == g.result_text
+        && cur.result_url == g.result_url
+        && cur.submitted_at == g.submitted_at
+}
+
+/// `new` says something `have` does not.
+fn adds<T: PartialEq>(new: &Option<T>, have: &Option<T>) -> bool {
+    new.is_some() && new != have
+}
+
+/// Take what `from` says over what `into` holds.
+fn take<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
+    if from.is_some() {
+        into.clone_from(from);
+    }
+}
+
+/// A role a source gave: `unknown` says nothing (it never replaces a known role).
+fn known_role(r: Option<Role>) -> Option<Role> {
+    r.filter(|r| *r != Role::Unknown)
+}
+
+impl ContextOwned {
+    fn adds_to(&self, have: &ContextOwned) -> bool {
+        adds(&self.title, &have.title) || adds(&self.label, &have.label)
+    }
+
+    fn take_from(&mut self, o: &ContextOwned) {
+        take(&mut self.title, &o.title);
+        take(&mut self.label, &o.label);
+    }
+}
+
+impl ActivityOwned {
+    fn adds_to(&self, have: &ActivityOwned) -> bool {
+        adds(&self.title, &have.title)
+            || adds(&self.points_possible, &have.points_possible)
+            || adds(&self.line_item_id, &have.line_item_id)
+            || adds(&self.canvas_assignment_id, &have.canvas_assignment_id)
+    }
+
+    fn take_from(&mut self, o: &ActivityOwned) {
+        take(&mut self.title, &o.title);
+        take(&mut self.points_possible, &o.points_possible);
+        take(&mut self.line_item_id, &o.line_item_id);
+        take(&mut self.canvas_assignment_id, &o.canvas_assignment_id);
+    }
+}
+
+impl PersonOwned {
+    fn adds_to(&self, have: &PersonOwned) -> bool {
+        adds(&self.name, &have.name)
+            || adds(&self.email, &have.email)
+            || adds(&self.person_sourcedid, &have.person_sourcedid)
+            || adds(&self.canvas_user_id, &have.canvas_user_id)
+            || adds(&known_role(self.role), &have.role)
+    }
+
+    fn take_from(&mut self, o: &PersonOwned) {
+        take(&mut self.name, &o.name);
+        take(&mut self.email, &o.email);
+        take(&mut self.person_sourcedid, &o.person_sourcedid);
+        take(&mut self.canvas_user_id, &o.canvas_user_id);
+        take(&mut self.role, &known_role(o.role));
+    }
+}
+
+/// What the batch has written (or read back) of courses, activities and people:
+/// their ids and every name the ledger holds for them, so a place is written only
+/// when it is new or says something new.
+#[derive(Default)]
+struct Places {
+    contexts: HashMap<(i64, String), (i64, ContextOwned)>,
+    activities: HashMap<(i64, String), (i64, ActivityOwned)>,
+    people: HashMap<(i64, String), (i64, PersonOwned)>,
+}
+
+/// Write the places of `rows` that are new or say something new (one multi-row
+/// upsert per kind), marking the grades of people whose role changed as dirty;
+/// then resolve every fact's place from the cache.
+async fn resolve_places(
+    conn: &mut SqliteConnection,
+    cache: &mut Places,
+    rows: &[RowFacts],
+    dirty: &mut HashSet<GradeKey>,
+) -> Result<Vec<Vec<Option<Resolved>>>> {
+    use crate::store::{ActivityUpsert, ContextUpsert, LearnerUpsert};
+    let places = || rows.iter().flat_map(|r| r.facts.iter().filter_map(place_of));
+
+    // Courses.
+    let mut writes: HashMap<(i64, String), ContextOwned> = HashMap::new();
+    for p in places() {
+        let Some(c) = &p.context else { continue };
+        let key = (p.platform_id, c.context_id.clone());
+        if cache.contexts.get(&key).is_none_or(|(_, have)| c.adds_to(have)) {
+            writes
+                .entry(key)
+                .and_modify(|w| w.take_from(c))
+                .or_insert_with(|| c.clone());
+        }
+    }
+    if !writes.is_empty() {
+        let ups: Vec<ContextUpsert<'_>> = writes
+            .iter()
+            .map(|((pid, _), c)| ContextUpsert {
+                platform_id: *pid,
+                context_id: &c.context_id,
+                title: c.title.as_deref(),
+                label: c.label.as_deref(),
+            })
+            .collect();
+        let ids = Store::upsert_contexts(conn, &ups).await?;
+        for (key, c) in writes {
+            let id = *ids
+                .get(&key)
+                .ok_or_else(|| Error::internal("a course was not written"))?;
+            let e = cache.contexts.entry(key).or_insert_with(|| (id, c.clone()));
+            e.1.take_from(&c);
+        }
+    }
+    let context_ref = |cache: &Places, p: &PlaceOwned| -> Option<i64> {
+        let c = p.context.as_ref()?;
+        cache
+            .contexts
+            .get(&(p.platform_id, c.context_id.clone()))
+            .map(|(id, _)| *id)
+    };
+
+    // Activities.
+    let mut writes: HashMap<(i64, String), ActivityOwned> = HashMap::new();
+    for p in places() {
+        let (Some(ctx), Some(a)) = (context_ref(cache, p), &p.activity) else {
+            continue;
+        };
+        let key = (ctx, a.resource_link_id.clone());
+        if cache.activities.get(&key).is_none_or(|(_, have)| a.adds_to(have)) {
+            writes
+                .entry(key)
+                .and_modify(|w| w.take_from(a))
+                .or_insert_with(|| a.clone());
+        }
+    }
+    if !writes.is_empty() {
+        let ups: Vec<ActivityUpsert<'_>> = writes
+            .iter()
+            .map(|((ctx, _), a)| ActivityUpsert {
+                context_ref: *ctx,
+                resource_link_id: &a.resource_link_id,
+                title: a.title.as_deref(),
+                points_possible: a.points_possible,
+                line_item_id: a.line_item_id.as_deref(),
+                canvas_assignment_id: a.canvas_assignment_id.as_deref(),
+            })
+            .collect();
+        let ids = Store::upsert_activities(conn, &ups).await?;
+        for (key, a) in writes {
+            let id = *ids
+                .get(&key)
+                .ok_or_else(|| Error::internal("an activity was not written"))?;
+            let e = cache.activities.entry(key).or_insert_with(|| (id, a.clone()));
+            e.1.take_from(&a);
+        }
+    }
+
+    // People.
+    let mut writes: HashMap<(i64, String), PersonOwned> = HashMap::new();
+    for p in places() {
+        let Some(u) = &p.person else { continue };
+        let key = (p.platform_id, u.lti_user_id.clone());
+        if cache.people.get(&key).is_none_or(|(_, have)| u.adds_to(have)) {
+            writes
+                .entry(key)
+                .and_modify(|w| w.take_from(u))
+                .or_insert_with(|| PersonOwned {
+                    role: known_role(u.role),
+                    ..u.clone()
+                });
+        }
+    }
+    if !writes.is_empty() {
+        let ups: Vec<LearnerUpsert<'_>> = writes
+            .iter()
+            .map(|((pid, _), u)| LearnerUpsert {
+                platform_id: *pid,
+                lti_user_id: &u.lti_user_id,
+                name: u.name.as_deref(),
+                email: u.email.as_deref(),
+                person_sourcedid: u.person_sourcedid.as_deref(),
+                canvas_user_id: u.canvas_user_id.as_deref(),
+                role: u.role,
+            })
+            .collect();
+        let written = Store::upsert_learners(conn, &ups).await?;
+        for (key, u) in writes {
+            let w = *written
+                .get(&key)
+                .ok_or_else(|| Error::internal("a person was not written"))?;
+            if w.role_changed {
+                dirty.extend(Store::grade_keys_of_learner(conn, w.id).await?);
+            }
+            let e = cache.people.entry(key).or_insert_with(|| (w.id, u.clone()));
+            e.1.take_from(&u);
+        }
+    }
+
+    Ok(rows
+        .iter()
+        .map(|row| {
+            row.facts
+                .iter()
+                .map(|f| {
+                    place_of(f).map(|p| {
+                        let context_ref = context_ref(cache, p);
+                        Resolved {
+                            context_ref,
+                            activity_ref: match (context_ref, &p.activity) {
+                                (Some(ctx), Some(a)) => cache
+                                    .activities
+                                    .get(&(ctx, a.resource_link_id.clone()))
+                                    .map(|(id, _)| *id),
+                                _ => None,
+                            },
+                            learner_ref: p.person.as_ref().and_then(|u| {
+                                cache
+                                    .people
+                                    .get(&(p.platform_id, u.lti_user_id.clone()))
+                                    .map(|(id, _)| *id)
+                            }),
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// A pending row's effect, known only after the chunk's writes.
+enum Late {
+    /// The row changed something for sure.
+    Changed,
+    /// The row's attempt `i` (index into the chunk's attempts) may or may not be new.
+    Attempt(usize),
+}
+
+impl Batch {
+    pub(super) fn new(tx: Tx, batch_id: Option<i64>) -> Self {
+        Self {
+            tx,
+            batch_id,
+            places: Places::default(),
+            pending: Vec::new(),
+            target_changes: Vec::new(),
+            written: BatchCounts::default(),
+            current: HashMap::new(),
+            dirty: HashSet::new(),
+            pending_current: HashMap::new(),
+            timing: Timing::default(),
+        }
+    }
+
+    /// The import batch the changes are recorded under.
+    pub fn batch_id(&self) -> Option<i64> {
+        self.batch_id
+    }
+
+    /// The transaction, for reads a parser needs while the batch is open.
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    /// Add a row; returns the outcomes of the rows written so far (a chunk at a time).
+    pub async fn push(&mut self, row: RowFacts) -> Result<Vec<RowResult>> {
+        self.pending.push(row);
+        if self.pending.len() >= CHUNK_ROWS {
+            self.flush().await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Write what is pending; returns the outcomes of those rows.
+    pub async fn flush(&mut self) -> Result<Vec<RowResult>> {
+        let started = Instant::now();
+        let out = self.flush_chunk().await;
+        self.timing.total += started.elapsed();
+        out
+    }
+
+    async fn flush_chunk(&mut self) -> Result<Vec<RowResult>> {
+        let rows = std::mem::take(&mut self.pending);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+
+        // 1. Places: only those new to the batch or saying something new are written.
+        let t = Instant::now();
+        let resolved = resolve_places(&mut self.tx, &mut self.places, &rows, &mut dirty).await?;
+        self.timing.places += t.elapsed();
+        let t = Instant::now();
+
+        // 2. What the ledger holds for the chunk's pairs, one query each.
+        let mut grade_keys = Vec::new();
+        let mut target_keys = Vec::new();
+        let mut seen_keys = Vec::new();
+        for (row, per_fact) in rows.iter().zip(&resolved) {
+            for (f, r) in row.facts.iter().zip(per_fact) {
+                let Some(key) = r.and_then(|r| r.key()) else {
+                    continue;
+                };
+                match f {
+                    Fact::Grade { .. } | Fact::ExternalAttempt { .. } => grade_keys.push(key),
+                    Fact::Target { .. } | Fact::Launch { target: Some(_), .. } => target_keys.push(key),
+                    Fact::LmsValue { .. } => seen_keys.push(key),
+                    _ => {}
+                }
+            }
+        }
+        dedup(&mut grade_keys);
+        dedup(&mut target_keys);
+        dedup(&mut seen_keys);
+        // The current grades of pairs this batch already read or wrote are known.
+        if self.current.len() > CURRENT_CACHE {
+            self.write_current().await?;
+            self.current.clear();
+        }
+        grade_keys.retain(|k| !self.current.contains_key(k));
+        let read = Store::current_grades_of(&mut self.tx, &grade_keys).await?;
+        self.current.extend(read);
+        // Taken for the chunk (and put back below).
+        let mut current = std::mem::take(&mut self.current);
+        let mut targets = Store::targets_of(&mut self.tx, &target_keys).await?;
+        let mut observed = Store::latest_observations_of(&mut self.tx, &seen_keys).await?;
+
+        self.timing.read += t.elapsed();
+        let t = Instant::now();
+
+        // 3. Decide every row in order, in memory.
+        let mut grade_rows: Vec<(usize, GradeKey, i64, &NewGrade, Option<&str>)> = Vec::new();
+        let mut target_rows: Vec<(GradeKey, OutcomeTarget)> = Vec::new();
+        let mut obs_rows: Vec<ObservationInsert<'_>> = Vec::new();
+        let mut attempt_rows: Vec<(usize, GradeKey, i64, bool, &ExternalAttempt)> = Vec::new();
+        let mut launch_rows: Vec<(usize, LaunchInsert<'_>)> = Vec::new();
+        let mut late: Vec<Vec<Late>> = (0..rows.len()).map(|_| Vec::new()).collect();
+        let mut older = vec![false; rows.len()];
+        // Versions added in this chunk but not yet written: (key → version).
+        let mut new_versions: HashMap<GradeKey, i64> = HashMap::new();
+        for (i, (row, per_fact)) in rows.iter().zip(&resolved).enumerate() {
+            for (f, r) in row.facts.iter().zip(per_fact) {
+                match f {
+                    Fact::Seen { .. } => {}
+                    Fact::Launch {
+                        launch,
+                        target,
+                        place,
+                    } => {
+                        let r = r.ok_or_else(|| Error::internal("a launch without its place"))?;
+                        let Some(learner_ref) = r.learner_ref else {
+                            return Err(Error::internal("a launch without its person"));
+                        };
+                        launch_rows.push((
+                            i,
+                            LaunchInsert {
+                                context_ref: r.context_ref,
+                                activity_ref: r.activity_ref,
+                                learner_ref,
+                                role: place
+                                    .person
+                                    .as_ref()
+                                    .and_then(|p| p.role)
+                                    .unwrap_or(Role::Unknown),
+                                consumer_key: launch.consumer_key.as_deref(),
+                                launched_at: &launch.at,
+                                source: &launch.source,
+                                verified: launch.verified,
+                                verification_note: launch.note.as_deref(),
+                                locale: launch.locale.as_deref(),
+                                direction: launch.direction.as_deref(),
+                                batch_ref: self.batch_id,
+                            },
+                        ));
+                        if let (Some(t), Some(key)) = (target, r.key())
+                            && self.learn_target(key, t, &mut targets, &mut target_rows)
+                        {
+                            dirty.insert(key);
+                            late[i].push(Late::Changed);
+                        }
+                    }
+                    Fact::Target { target, .. } => {
+                        let key = r
+                            .and_then(|r| r.key())
+                            .ok_or_else(|| Error::internal("a target without its activity and person"))?;
+                        if self.learn_target(key, target, &mut targets, &mut target_rows) {
+                            dirty.insert(key);
+                            late[i].push(Late::Changed);
+                        }
+                    }
+                    Fact::Grade {
+                        grade, observed_at, ..
+                    } => {
+                        let key = r
+                            .and_then(|r| r.key())
+                            .ok_or_else(|| Error::internal("a grade without its activity and person"))?;
+                        crate::store::validate_grade(grade)?;
+                        let cur = current.get(&key);
+                        let unchanged = cur.is_some_and(|c| same_grade(c, grade));
+                        let is_older =
+                            match (cur.and_then(|c| c.observed_at.as_deref()), observed_at.as_deref()) {
+                                (Some(have), Some(new)) => new < have,
+                                _ => false,
+                            };
+                        if unchanged {
+                            continue;
+                        }
+                        if is_older {
+                            older[i] = true;
+                            continue;
+                        }
+                        let version = new_versions
+                            .get(&key)
+                            .copied()
+                            .or(cur.map(|c| c.version))
+                            .unwrap_or(0)
+                            + 1;
+                        new_versions.insert(key, version);
+                        grade_rows.push((i, key, version, grade, observed_at.as_deref()));
+                        // Later rows of this chunk compare against this value.
+                        current.insert(
+                            key,
+                            Grade {
+                                id: 0,
+                                activity_ref: key.activity_ref,
+                                learner_ref: key.learner_ref,
+                                version,
+                                score_given: grade.score_given,
+                                score_maximum: grade.score_maximum,
+                                comment: grade.comment.clone(),
+                                result_text: grade.result_text.clone(),
+                                result_url: grade.result_url.clone(),
+                                submitted_at: grade.submitted_at.clone(),
+                                recorded_at: String::new(),
+                                source: grade.source.clone(),
+                                observed_at: observed_at.clone(),
+                            },
+                        );
+                        dirty.insert(key);
+                        late[i].push(Late::Changed);
+                    }
+                    Fact::LmsValue {
+                        score, at, source, ..
+                    } => {
+                        let key = r
+                            .and_then(|r| r.key())
+                            .ok_or_else(|| Error::internal("an LMS value without its activity and person"))?;
+                        let same = observed
+                            .get(&key)
+                            .is_some_and(|o| o.score == *score && o.at == *at);
+                        if same {
+                            continue;
+                        }
+                        observed.insert(
+                            key,
+                            crate::model::Observation {
+                                score: *score,
+                                at: at.clone(),
+                                source: source.clone(),
+                            },
+                        );
+                        obs_rows.push(ObservationInsert {
+                            key,
+                            score: *score,
+                            observed_at: at,
+                            source,
+                            batch_ref: self.batch_id,
+                        });
+                        dirty.insert(key);
+                        late[i].push(Late::Changed);
+                    }
+                    Fact::ExternalAttempt { attempt, .. } => {
+                        let key = r
+                            .and_then(|r| r.key())
+                            .ok_or_else(|| Error::internal("an attempt without its activity and person"))?;
+                        // An attempt is about its row's grade: when that grade was kept
+                        // out as older than the ledger's, so is the attempt (it was
+                        // recorded with its own version, or is history of a value
+                        // the ledger no longer holds).
+                        if older[i] {
+                            continue;
+                        }
+                        if let Some(cur) = current.get(&key) {
+                            late[i].push(Late::Attempt(attempt_rows.len()));
+                            // In-chunk versions carry id 0 until written.
+                            let existed = cur.id != 0;
+                            attempt_rows.push((i, key, cur.version, existed, attempt));
+                            dirty.insert(key);
+                        }
+                    }
+                    Fact::ServiceKey {
+                        platform_id,
+                        context_id,
+                        resource_link_id,
+                        ltiaas_platform_id,
+                        secret_ref,
+                        captured_at,
+                        source,
+                    } => {
+                        let written = Store::upsert_service_key(
+                            &mut self.tx,
+                            &ServiceKeyInsert {
+                                platform_id: *platform_id,
+                                context_id,
+                                resource_link_id,
+                                ltiaas_platform_id: ltiaas_platform_id.as_deref(),
+                                secret_ref,
+                                captured_at,
+                                source,
+                            },
+                        )
+                        .await?;
+                        if written {
+                            if let Some(activity) = Store::activity_ref_of(
+                                &mut self.tx,
+                                *platform_id,
+                                context_id,
+                                resource_link_id,
+                            )
+                            .await?
+                            {
+                                dirty.extend(Store::grade_keys_of_activity(&mut self.tx, activity).await?);
+                            }
+                            late[i].push(Late::Changed);
+                        }
+                    }
+                    Fact::Edx(rec) => {
+                        Store::upsert_edx_record(&mut self.tx, rec).await?;
+                        late[i].push(Late::Changed);
+                    }
+                }
+            }
+        }
+
+        self.timing.decide += t.elapsed();
+        let t = Instant::now();
+
+        // 4. The writes, as multi-row statements.
+        let inserts: Vec<GradeInsert<'_>> = grade_rows
+            .iter()
+            .map(|(_, key, version, grade, observed_at)| GradeInsert {
+                key: *key,
+                version: *version,
+                grade,
+                observed_at: *observed_at,
+                batch_ref: self.batch_id,
+            })
+            .collect();
+        Store::insert_grades(&mut self.tx, &inserts).await?;
+        let mut latest: HashMap<GradeKey, i64> = HashMap::new();
+        for ins in &inserts {
+            let v = latest.entry(ins.key).or_insert(ins.version);
+            *v = (*v).max(ins.version);
+        }
+        // Which version is current is written once per pair, when the batch settles.
+        for (k, v) in latest {
+            self.pending_current.insert(k, v);
+        }
+        Store::set_outcome_targets(&mut self.tx, &target_rows).await?;
+        Store::insert_observations(&mut self.tx, &obs_rows).await?;
+        let attempt_inserts: Vec<ExternalAttemptInsert<'_>> = attempt_rows
+            .iter()
+            .map(|(_, key, version, existed, a)| ExternalAttemptInsert {
+                key: *key,
+                version: *version,
+                version_existed: *existed,
+                origin: &a.origin,
+                operation: a.operation,
+                transport: a.transport,
+                target: &a.target,
+                at: &a.at,
+                result: &a.result,
+                batch_ref: self.batch_id,
+            })
+            .collect();
+        let attempts_new = Store::insert_external_attempts(&mut self.tx, &attempt_inserts).await?;
+        let launch_inserts: Vec<LaunchInsert<'_>> = launch_rows.iter().map(|(_, l)| l.clone()).collect();
+        let launches_new = Store::insert_launches(&mut self.tx, &launch_inserts).await?;
+        for ((i, _), new) in launch_rows.iter().zip(launches_new) {
+            if new {
+                late[*i].push(Late::Changed);
+            }
+        }
+        if let Some(batch) = self.batch_id {
+            Store::record_target_changes(&mut self.tx, batch, &self.target_changes).await?;
+        }
+        self.target_changes.clear();
+
+        self.timing.write += t.elapsed();
+
+        // Versions written in this chunk are in the ledger now.
+        self.current = current;
+        for g in self.current.values_mut() {
+            if g.id == 0 {
+                g.id = WRITTEN;
+            }
+        }
+        // 5. Statuses are decided once per pair, when the batch ends (see `settle`).
+        self.dirty = dirty;
+
+        let results: Vec<RowResult> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let changed = late[i].iter().any(|l| match l {
+                    Late::Changed => true,
+                    Late::Attempt(j) => attempts_new[*j],
+                });
+                RowResult {
+                    line: row.line,
+                    outcome: if changed {
+                        RowOutcome::Imported
+                    } else {
+                        RowOutcome::Unchanged
+                    },
+                    older: older[i],
+                }
+            })
+            .collect();
+        for r in &results {
+            match r.outcome {
+                RowOutcome::Imported => self.written.imported += 1,
+                RowOutcome::Unchanged => self.written.unchanged += 1,
+            }
+        }
+        Ok(results)
+    }
+
+    /// Newest target wins (by `learned_at`); the same target again is no change.
+    /// Returns whether the target was (to be) written.
+    fn learn_target(
+        &mut self,
+        key: GradeKey,
+        t: &OutcomeTarget,
+        known: &mut HashMap<GradeKey, OutcomeTarget>,
+        out: &mut Vec<(GradeKey, OutcomeTarget)>,
+    ) -> bool {
+        let previous = known.get(&key);
+        if let Some(p) = previous {
+            if same_target(p, t) || p.learned_at > t.learned_at {
+                return false;
+            }
+            // A target without a sourcedid never replaces one that has it.
+            if t.lis_result_sourcedid.is_none()
+                && t.service_key_ref.is_none()
+                && p.lis_result_sourcedid.is_some()
+            {
+                return false;
+            }
+        }
+        self.target_changes.push(TargetChange {
+            key,
+            previous: previous.cloned(),
+        });
+        known.insert(key, t.clone());
+        out.push((key, t.clone()));
+        true
+    }
+
+    /// The graded assignments of the Open edX records (see [`Store::edx_assignments`]).
+    /// Writes what is pending first, so records of this batch are included.
+    pub async fn edx_assignments(
+        &mut self,
+        resolved_only: bool,
+    ) -> Result<(Vec<EdxAssignment>, Vec<RowResult>)> {
+        let written = self.flush().await?;
+        Ok((
+            Store::edx_assignments(&mut self.tx, resolved_only).await?,
+            written,
+        ))
+    }
+
+    /// Give a stand-in learner its real LTI user id (see [`Store::rename_learner`]).
+    pub async fn rename_learner(&mut self, platform_id: i64, from: &str, to: &str) -> Result<bool> {
+        let renamed = Store::rename_learner(&mut self.tx, platform_id, from, to).await?;
+        if renamed {
+            self.write_current().await?;
+            self.current.clear();
+            // Cached people still name the stand-in.
+            self.places.people.clear();
+        }
+        Ok(renamed)
+    }
+
+    /// Make the newest versions current in the ledger.
+    async fn write_current(&mut self) -> Result<()> {
+        let currents: Vec<(GradeKey, i64)> = std::mem::take(&mut self.pending_current).into_iter().collect();
+        Store::set_current_grades(&mut self.tx, &currents).await
+    }
+
+    /// Decide the status of every pair the batch touched (once per pair, however
+    /// many of its rows touched it), in the batch's transaction.
+    async fn settle(&mut self) -> Result<()> {
+        self.write_current().await?;
+        let t = Instant::now();
+        let dirty: Vec<GradeKey> = std::mem::take(&mut self.dirty).into_iter().collect();
+        for chunk in dirty.chunks(4096) {
+            refresh_all(&mut self.tx, chunk.to_vec()).await?;
+        }
+        self.timing.status += t.elapsed();
+        Ok(())
+    }
+
+    /// Write what is pending and make everything visible.
+    pub async fn commit(mut self) -> Result<Vec<RowResult>> {
+        let results = self.flush().await?;
+        self.settle().await?;
+        tracing::debug!(timing = ?self.timing, "batch written");
+        self.tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Write what is pending, then undo everything (a dry run's last step).
+    pub async fn rollback(mut self) -> Result<Vec<RowResult>> {
+        let results = self.flush().await?;
+        tracing::debug!(timing = ?self.timing, "batch written, then rolled back");
+        self.tx.rollback().await?;
+        Ok(results)
+    }
+
+    /// Keep the rows an import rejected or skipped (with the batch; not in a dry run).
+    pub async fn save_issues(&mut self, issues: &[crate::model::RowIssue]) -> Result<()> {
+        if let Some(id) = self.batch_id {
+            Store::insert_issues(&mut self.tx, id, issues).await?;
+        }
+        Ok(())
+    }
+
+    /// Finish the import batch's own record inside the transaction.
+    pub async fn finish_record(
+        &mut self,
+        status: &str,
+        counts: &BatchCounts,
+        notes: &[String],
+    ) -> Result<()> {
+        if let Some(id) = self.batch_id {
+            Store::finish_batch(&mut self.tx, id, status, counts, notes).await?;
+        }
+        Ok(())
+    }
+}
+
+fn dedup(keys: &mut Vec<GradeKey>) {
+    let mut seen = HashSet::with_capacity(keys.len());
+    keys.retain(|k| seen.insert(*k));
+}
