@@ -34,7 +34,7 @@ CREATE TABLE import_issues (
     batch_ref   INTEGER NOT NULL REFERENCES import_batches(id) ON DELETE CASCADE,
     line        INTEGER NOT NULL,
     column_name TEXT,
-    kind        TEXT NOT NULL CHECK (kind IN ('rejected', 'skipped')),
+    kind        TEXT NOT NULL CHECK (kind = 'rejected' OR kind = 'skipped'),
     reason      TEXT NOT NULL
 ) STRICT;
 
@@ -53,11 +53,10 @@ CREATE TABLE batch_target_changes (
 
 CREATE INDEX batch_target_changes_by_batch ON batch_target_changes (batch_ref, id);
 
--- The import batch that added a grade version or recorded another system's
--- attempt (NULL for Passback's own). Read only to undo a batch, which may scan:
--- no index, so imports do not pay for one per row.
+-- The import batch that added a grade version (NULL for one recorded otherwise).
+-- Read only to undo a batch, which may scan: no index, so imports do not pay for
+-- one per row. (Attempts get theirs in 0005.)
 ALTER TABLE grades ADD COLUMN batch_ref INTEGER;
-ALTER TABLE attempts ADD COLUMN batch_ref INTEGER;
 
 -- UNIQUE (activity_ref, learner_ref, version) already orders versions; the
 -- current one is in current_grades.
@@ -78,11 +77,6 @@ CREATE INDEX learners_by_person_sourcedid ON learners (platform_id, person_sourc
 CREATE INDEX learners_by_canvas_user ON learners (platform_id, canvas_user_id);
 CREATE INDEX learners_by_email ON learners (platform_id, email COLLATE NOCASE);
 
--- Who made an attempt: Passback itself, or another system whose log was imported
--- (recorded once, however often the log is imported).
-ALTER TABLE attempts ADD COLUMN origin TEXT NOT NULL DEFAULT 'passback';
-CREATE UNIQUE INDEX attempts_external_once ON attempts (grade_ref, origin, started_at, IFNULL(description, ''))
-    WHERE origin <> 'passback';
 
 -- Launches seen in captures and event streams (never their signature or nonce).
 CREATE TABLE launches (
@@ -94,7 +88,7 @@ CREATE TABLE launches (
     consumer_key      TEXT,
     launched_at       TEXT NOT NULL,
     source            TEXT NOT NULL,
-    verification      TEXT NOT NULL CHECK (verification IN ('verified', 'unverified')),
+    verification      TEXT NOT NULL CHECK (verification = 'verified' OR verification = 'unverified'),
     verification_note TEXT,
     locale            TEXT,
     direction         TEXT,

@@ -56,7 +56,12 @@ async fn course(ctx: &mut Ctx<'_>) -> Result<Course> {
             platform.name
         ))
     })?;
-    let activities = Store::course_activities(ctx.conn(), platform.id, &context_id).await?;
+    let pid = platform.id;
+    let course_id = context_id.clone();
+    let activities = ctx
+        .batch()
+        .read(move |c| Box::pin(async move { Store::course_activities(c, pid, &course_id).await }))
+        .await?;
     if activities.is_empty() {
         return Err(Error::not_found(format!(
             "{}: the ledger has no activity in course {context_id:?} on platform {:?}: import the tool's grades or \
@@ -65,7 +70,10 @@ async fn course(ctx: &mut Ctx<'_>) -> Result<Course> {
             platform.name
         )));
     }
-    let learners = Store::learner_ids(ctx.conn(), platform.id).await?;
+    let learners = ctx
+        .batch()
+        .read(move |c| Box::pin(Store::learner_ids(c, pid)))
+        .await?;
     let mut c = Course {
         platform,
         context_id,

@@ -247,7 +247,12 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
             }
             continue;
         };
-        let previous = Store::service_key_in(ctx.conn(), platform.id, c, r).await?;
+        let previous = {
+            let (pid, c, r) = (platform.id, c.to_string(), r.to_string());
+            ctx.batch()
+                .read(move |conn| Box::pin(async move { Store::service_key_in(conn, pid, &c, &r).await }))
+                .await?
+        };
         let source = format!("{}:{line}", ctx.file());
         let plan = match plan(
             &platform,

@@ -271,11 +271,6 @@ impl<'a> Ctx<'a> {
         &self.ledger_id
     }
 
-    /// Reads inside the import's transaction.
-    pub fn conn(&mut self) -> &mut sqlx::SqliteConnection {
-        self.batch.conn()
-    }
-
     /// The batch writer (format modules that resolve derived facts at the end).
     pub fn batch(&mut self) -> &mut Batch {
         &mut self.batch

@@ -1,18 +1,23 @@
 //! The batch writer: many facts in one transaction, for imports.
 //!
-//! Rows of facts are buffered and written a chunk at a time: the chunk's places
-//! are resolved once (and cached for the whole batch), the current grades,
-//! targets and observations of its pairs are read in one query each, every row
-//! is decided in order in memory (so a file that changes the same grade twice
-//! versions it twice), and the writes go out as multi-row statements. The
-//! statuses of every grade the chunk touched are re-decided before the chunk
-//! ends, in the same transaction: nothing is visible until [`Batch::commit`], and
+//! Rows of facts are buffered and handed to a writer task a chunk at a time, so
+//! the file is read while the ledger is written. For each chunk the writer writes
+//! the places that are new (cached for the whole batch), reads the current grades
+//! and targets of its pairs it does not know yet in one query each, decides every
+//! row in order in memory (so a file that changes the same grade twice versions it
+//! twice), and writes with multi-row statements. Which version is current, and
+//! every touched grade's status, are settled once per pair when the batch commits,
+//! in the same transaction: nothing is visible until [`Batch::commit`], and
 //! [`Batch::rollback`] (or dropping the batch) leaves the ledger as it was.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::refresh_all;
 use crate::error::{Error, Result};
@@ -181,6 +186,32 @@ pub struct RowResult {
 /// memory is cleared and the ledger read again).
 const CURRENT_CACHE: usize = 100_000;
 
+/// How many pairs may wait for their status before the batch settles them (so a
+/// file of any size imports in bounded memory).
+const SETTLE_AT: usize = 100_000;
+
+/// How many courses, activities and people a batch remembers (beyond this the
+/// memory is cleared and places are written again when next seen).
+const PLACES_CACHE: usize = 200_000;
+
+/// What a batch keeps in memory at most (see the constants).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub current: usize,
+    pub settle_at: usize,
+    pub places: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            current: CURRENT_CACHE,
+            settle_at: SETTLE_AT,
+            places: PLACES_CACHE,
+        }
+    }
+}
+
 /// The id of a grade version written by this batch whose id was not read back.
 const WRITTEN: i64 = -1;
 
@@ -203,15 +234,13 @@ impl Resolved {
     }
 }
 
-/// Many facts in one transaction (see the module docs).
-pub struct Batch {
+/// The state of a batch's transaction, owned by its writer task.
+pub struct Writer {
     tx: Tx,
     batch_id: Option<i64>,
     places: Places,
     pending: Vec<RowFacts>,
     target_changes: Vec<TargetChange>,
-    /// Counts of what was written, for the caller's report.
-    pub written: BatchCounts,
     /// The current grade of each pair the batch read or wrote (id 0: added in
     /// the chunk being written; [`WRITTEN`]: added by an earlier chunk).
     current: HashMap<GradeKey, Grade>,
@@ -220,6 +249,7 @@ pub struct Batch {
     /// The newest version each pair got, not yet made current in the ledger
     /// (`current` holds it meanwhile).
     pending_current: HashMap<GradeKey, i64>,
+    limits: Limits,
     timing: Timing,
 }
 
@@ -232,6 +262,7 @@ struct Timing {
     decide: Duration,
     write: Duration,
     status: Duration,
+    commit: Duration,
 }
 
 fn place_of(f: &Fact) -> Option<&PlaceOwned> {
@@ -336,9 +367,92 @@ impl PersonOwned {
 /// when it is new or says something new.
 #[derive(Default)]
 struct Places {
-    contexts: HashMap<(i64, String), (i64, ContextOwned)>,
-    activities: HashMap<(i64, String), (i64, ActivityOwned)>,
-    people: HashMap<(i64, String), (i64, PersonOwned)>,
+    contexts: Keyed<ContextOwned>,
+    activities: Keyed<ActivityOwned>,
+    people: Keyed<PersonOwned>,
+}
+
+impl Places {
+    fn len(&self) -> usize {
+        self.contexts.len() + self.activities.len() + self.people.len()
+    }
+}
+
+/// Written places by (platform or course id, name): looked up with a borrowed
+/// name, since every fact of every row is looked up.
+struct Keyed<T>(HashMap<i64, HashMap<String, (i64, T)>>);
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Self(HashMap::default())
+    }
+}
+
+impl<T> Keyed<T> {
+    fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    fn get(&self, under: i64, name: &str) -> Option<&(i64, T)> {
+        self.0.get(&under)?.get(name)
+    }
+
+    fn id(&self, under: i64, name: &str) -> Option<i64> {
+        self.get(under, name).map(|(id, _)| *id)
+    }
+
+    fn entry(&mut self, (under, name): (i64, String), new: impl FnOnce() -> (i64, T)) -> &mut (i64, T) {
+        self.0.entry(under).or_default().entry(name).or_insert_with(new)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Places to write, in the order the file first named them (so ids, and with
+/// them the listing's order of learners, follow the file).
+struct Ordered<T> {
+    index: HashMap<(i64, String), usize>,
+    items: Vec<((i64, String), T)>,
+}
+
+impl<T> Default for Ordered<T> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::default(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Ordered<T> {
+    fn add(&mut self, key: (i64, String), v: &T, merge: impl FnOnce(&mut T, &T), new: impl FnOnce(&T) -> T) {
+        match self.index.get(&key) {
+            Some(i) => merge(&mut self.items[*i].1, v),
+            None => {
+                self.index.insert(key.clone(), self.items.len());
+                self.items.push((key, new(v)));
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&(i64, String), &T)> {
+        self.items.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<T> IntoIterator for Ordered<T> {
+    type Item = ((i64, String), T);
+    type IntoIter = std::vec::IntoIter<((i64, String), T)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
 }
 
 /// Write the places of `rows` that are new or say something new (one multi-row
@@ -354,15 +468,16 @@ async fn resolve_places(
     let places = || rows.iter().flat_map(|r| r.facts.iter().filter_map(place_of));
 
     // Courses.
-    let mut writes: HashMap<(i64, String), ContextOwned> = HashMap::new();
+    let mut writes: Ordered<ContextOwned> = Ordered::default();
     for p in places() {
         let Some(c) = &p.context else { continue };
-        let key = (p.platform_id, c.context_id.clone());
-        if cache.contexts.get(&key).is_none_or(|(_, have)| c.adds_to(have)) {
-            writes
-                .entry(key)
-                .and_modify(|w| w.take_from(c))
-                .or_insert_with(|| c.clone());
+        if cache
+            .contexts
+            .get(p.platform_id, &c.context_id)
+            .is_none_or(|(_, have)| c.adds_to(have))
+        {
+            let key = (p.platform_id, c.context_id.clone());
+            writes.add(key, c, ContextOwned::take_from, ContextOwned::clone);
         }
     }
     if !writes.is_empty() {
@@ -380,30 +495,28 @@ async fn resolve_places(
             let id = *ids
                 .get(&key)
                 .ok_or_else(|| Error::internal("a course was not written"))?;
-            let e = cache.contexts.entry(key).or_insert_with(|| (id, c.clone()));
+            let e = cache.contexts.entry(key, || (id, c.clone()));
             e.1.take_from(&c);
         }
     }
     let context_ref = |cache: &Places, p: &PlaceOwned| -> Option<i64> {
         let c = p.context.as_ref()?;
-        cache
-            .contexts
-            .get(&(p.platform_id, c.context_id.clone()))
-            .map(|(id, _)| *id)
+        cache.contexts.id(p.platform_id, &c.context_id)
     };
 
     // Activities.
-    let mut writes: HashMap<(i64, String), ActivityOwned> = HashMap::new();
+    let mut writes: Ordered<ActivityOwned> = Ordered::default();
     for p in places() {
         let (Some(ctx), Some(a)) = (context_ref(cache, p), &p.activity) else {
             continue;
         };
-        let key = (ctx, a.resource_link_id.clone());
-        if cache.activities.get(&key).is_none_or(|(_, have)| a.adds_to(have)) {
-            writes
-                .entry(key)
-                .and_modify(|w| w.take_from(a))
-                .or_insert_with(|| a.clone());
+        if cache
+            .activities
+            .get(ctx, &a.resource_link_id)
+            .is_none_or(|(_, have)| a.adds_to(have))
+        {
+            let key = (ctx, a.resource_link_id.clone());
+            writes.add(key, a, ActivityOwned::take_from, ActivityOwned::clone);
         }
     }
     if !writes.is_empty() {
@@ -423,24 +536,25 @@ async fn resolve_places(
             let id = *ids
                 .get(&key)
                 .ok_or_else(|| Error::internal("an activity was not written"))?;
-            let e = cache.activities.entry(key).or_insert_with(|| (id, a.clone()));
+            let e = cache.activities.entry(key, || (id, a.clone()));
             e.1.take_from(&a);
         }
     }
 
     // People.
-    let mut writes: HashMap<(i64, String), PersonOwned> = HashMap::new();
+    let mut writes: Ordered<PersonOwned> = Ordered::default();
     for p in places() {
         let Some(u) = &p.person else { continue };
-        let key = (p.platform_id, u.lti_user_id.clone());
-        if cache.people.get(&key).is_none_or(|(_, have)| u.adds_to(have)) {
-            writes
-                .entry(key)
-                .and_modify(|w| w.take_from(u))
-                .or_insert_with(|| PersonOwned {
-                    role: known_role(u.role),
-                    ..u.clone()
-                });
+        if cache
+            .people
+            .get(p.platform_id, &u.lti_user_id)
+            .is_none_or(|(_, have)| u.adds_to(have))
+        {
+            let key = (p.platform_id, u.lti_user_id.clone());
+            writes.add(key, u, PersonOwned::take_from, |u| PersonOwned {
+                role: known_role(u.role),
+                ..u.clone()
+            });
         }
     }
     if !writes.is_empty() {
@@ -464,7 +578,7 @@ async fn resolve_places(
             if w.role_changed {
                 dirty.extend(Store::grade_keys_of_learner(conn, w.id).await?);
             }
-            let e = cache.people.entry(key).or_insert_with(|| (w.id, u.clone()));
+            let e = cache.people.entry(key, || (w.id, u.clone()));
             e.1.take_from(&u);
         }
     }
@@ -480,18 +594,13 @@ async fn resolve_places(
                         Resolved {
                             context_ref,
                             activity_ref: match (context_ref, &p.activity) {
-                                (Some(ctx), Some(a)) => cache
-                                    .activities
-                                    .get(&(ctx, a.resource_link_id.clone()))
-                                    .map(|(id, _)| *id),
+                                (Some(ctx), Some(a)) => cache.activities.id(ctx, &a.resource_link_id),
                                 _ => None,
                             },
-                            learner_ref: p.person.as_ref().and_then(|u| {
-                                cache
-                                    .people
-                                    .get(&(p.platform_id, u.lti_user_id.clone()))
-                                    .map(|(id, _)| *id)
-                            }),
+                            learner_ref: p
+                                .person
+                                .as_ref()
+                                .and_then(|u| cache.people.id(p.platform_id, &u.lti_user_id)),
                         }
                     })
                 })
@@ -508,44 +617,24 @@ enum Late {
     Attempt(usize),
 }
 
-impl Batch {
-    pub(super) fn new(tx: Tx, batch_id: Option<i64>) -> Self {
+impl Writer {
+    fn new(tx: Tx, batch_id: Option<i64>, limits: Limits) -> Self {
         Self {
+            limits,
             tx,
             batch_id,
             places: Places::default(),
             pending: Vec::new(),
             target_changes: Vec::new(),
-            written: BatchCounts::default(),
-            current: HashMap::new(),
-            dirty: HashSet::new(),
-            pending_current: HashMap::new(),
+            current: HashMap::default(),
+            dirty: HashSet::default(),
+            pending_current: HashMap::default(),
             timing: Timing::default(),
         }
     }
 
-    /// The import batch the changes are recorded under.
-    pub fn batch_id(&self) -> Option<i64> {
-        self.batch_id
-    }
-
-    /// The transaction, for reads a parser needs while the batch is open.
-    pub fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-
-    /// Add a row; returns the outcomes of the rows written so far (a chunk at a time).
-    pub async fn push(&mut self, row: RowFacts) -> Result<Vec<RowResult>> {
-        self.pending.push(row);
-        if self.pending.len() >= CHUNK_ROWS {
-            self.flush().await
-        } else {
-            Ok(Vec::new())
-        }
-    }
-
     /// Write what is pending; returns the outcomes of those rows.
-    pub async fn flush(&mut self) -> Result<Vec<RowResult>> {
+    async fn flush(&mut self) -> Result<Vec<RowResult>> {
         let started = Instant::now();
         let out = self.flush_chunk().await;
         self.timing.total += started.elapsed();
@@ -586,7 +675,7 @@ impl Batch {
         dedup(&mut target_keys);
         dedup(&mut seen_keys);
         // The current grades of pairs this batch already read or wrote are known.
-        if self.current.len() > CURRENT_CACHE {
+        if self.current.len() > self.limits.current {
             self.write_current().await?;
             self.current.clear();
         }
@@ -610,7 +699,7 @@ impl Batch {
         let mut late: Vec<Vec<Late>> = (0..rows.len()).map(|_| Vec::new()).collect();
         let mut older = vec![false; rows.len()];
         // Versions added in this chunk but not yet written: (key → version).
-        let mut new_versions: HashMap<GradeKey, i64> = HashMap::new();
+        let mut new_versions: HashMap<GradeKey, i64> = HashMap::default();
         for (i, (row, per_fact)) in rows.iter().zip(&resolved).enumerate() {
             for (f, r) in row.facts.iter().zip(per_fact) {
                 match f {
@@ -820,7 +909,7 @@ impl Batch {
             })
             .collect();
         Store::insert_grades(&mut self.tx, &inserts).await?;
-        let mut latest: HashMap<GradeKey, i64> = HashMap::new();
+        let mut latest: HashMap<GradeKey, i64> = HashMap::default();
         for ins in &inserts {
             let v = latest.entry(ins.key).or_insert(ins.version);
             *v = (*v).max(ins.version);
@@ -868,8 +957,15 @@ impl Batch {
                 g.id = WRITTEN;
             }
         }
-        // 5. Statuses are decided once per pair, when the batch ends (see `settle`).
+        // 5. Statuses are decided once per pair, when the batch ends (see `settle`),
+        // or sooner when so many pairs wait that memory would grow with the file.
         self.dirty = dirty;
+        if self.dirty.len() >= self.limits.settle_at {
+            self.settle().await?;
+        }
+        if self.places.len() >= self.limits.places {
+            self.places = Places::default();
+        }
 
         let results: Vec<RowResult> = rows
             .iter()
@@ -890,12 +986,6 @@ impl Batch {
                 }
             })
             .collect();
-        for r in &results {
-            match r.outcome {
-                RowOutcome::Imported => self.written.imported += 1,
-                RowOutcome::Unchanged => self.written.unchanged += 1,
-            }
-        }
         Ok(results)
     }
 
@@ -930,21 +1020,8 @@ impl Batch {
         true
     }
 
-    /// The graded assignments of the Open edX records (see [`Store::edx_assignments`]).
-    /// Writes what is pending first, so records of this batch are included.
-    pub async fn edx_assignments(
-        &mut self,
-        resolved_only: bool,
-    ) -> Result<(Vec<EdxAssignment>, Vec<RowResult>)> {
-        let written = self.flush().await?;
-        Ok((
-            Store::edx_assignments(&mut self.tx, resolved_only).await?,
-            written,
-        ))
-    }
-
     /// Give a stand-in learner its real LTI user id (see [`Store::rename_learner`]).
-    pub async fn rename_learner(&mut self, platform_id: i64, from: &str, to: &str) -> Result<bool> {
+    async fn rename_learner(&mut self, platform_id: i64, from: &str, to: &str) -> Result<bool> {
         let renamed = Store::rename_learner(&mut self.tx, platform_id, from, to).await?;
         if renamed {
             self.write_current().await?;
@@ -964,8 +1041,8 @@ impl Batch {
     /// Decide the status of every pair the batch touched (once per pair, however
     /// many of its rows touched it), in the batch's transaction.
     async fn settle(&mut self) -> Result<()> {
-        self.write_current().await?;
         let t = Instant::now();
+        self.write_current().await?;
         let dirty: Vec<GradeKey> = std::mem::take(&mut self.dirty).into_iter().collect();
         for chunk in dirty.chunks(4096) {
             refresh_all(&mut self.tx, chunk.to_vec()).await?;
@@ -974,29 +1051,172 @@ impl Batch {
         Ok(())
     }
 
-    /// Write what is pending and make everything visible.
-    pub async fn commit(mut self) -> Result<Vec<RowResult>> {
-        let results = self.flush().await?;
+    /// Make everything visible.
+    async fn commit(mut self) -> Result<()> {
         self.settle().await?;
-        tracing::debug!(timing = ?self.timing, "batch written");
+        let t = Instant::now();
         self.tx.commit().await?;
-        Ok(results)
+        self.timing.commit = t.elapsed();
+        tracing::debug!(timing = ?self.timing, "batch written");
+        Ok(())
+    }
+}
+
+fn dedup(keys: &mut Vec<GradeKey>) {
+    let mut seen = HashSet::with_capacity_and_hasher(keys.len(), Default::default());
+    keys.retain(|k| seen.insert(*k));
+}
+
+/// Work for the writer task, run in order after the chunks sent before it.
+type Job = Box<dyn for<'w> FnOnce(&'w mut Writer) -> BoxFuture<'w, ()> + Send>;
+
+enum Cmd {
+    Rows(Vec<RowFacts>),
+    Job(Job),
+}
+
+/// Chunks (and jobs) queued for the writer before `push` waits: the file is read
+/// at most this far ahead of the ledger.
+const QUEUED_CHUNKS: usize = 2;
+
+/// Many facts in one transaction (see the module docs): a handle on the writer
+/// task that owns the transaction.
+pub struct Batch {
+    batch_id: Option<i64>,
+    pending: Vec<RowFacts>,
+    cmds: Option<mpsc::Sender<Cmd>>,
+    results: mpsc::UnboundedReceiver<Result<Vec<RowResult>>>,
+    task: Option<JoinHandle<Writer>>,
+}
+
+async fn run_writer(
+    mut w: Writer,
+    mut cmds: mpsc::Receiver<Cmd>,
+    results: mpsc::UnboundedSender<Result<Vec<RowResult>>>,
+) -> Writer {
+    while let Some(cmd) = cmds.recv().await {
+        match cmd {
+            Cmd::Rows(rows) => {
+                w.pending = rows;
+                let _ = results.send(w.flush().await);
+            }
+            Cmd::Job(job) => job(&mut w).await,
+        }
+    }
+    w
+}
+
+fn writer_gone() -> Error {
+    Error::internal("the import's ledger writer stopped")
+}
+
+impl Batch {
+    pub(super) fn new(tx: Tx, batch_id: Option<i64>, limits: Limits) -> Self {
+        let (cmd_tx, cmd_rx) = mpsc::channel(QUEUED_CHUNKS);
+        let (res_tx, res_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run_writer(Writer::new(tx, batch_id, limits), cmd_rx, res_tx));
+        Self {
+            batch_id,
+            pending: Vec::new(),
+            cmds: Some(cmd_tx),
+            results: res_rx,
+            task: Some(task),
+        }
     }
 
-    /// Write what is pending, then undo everything (a dry run's last step).
-    pub async fn rollback(mut self) -> Result<Vec<RowResult>> {
-        let results = self.flush().await?;
-        tracing::debug!(timing = ?self.timing, "batch written, then rolled back");
-        self.tx.rollback().await?;
-        Ok(results)
+    /// The import batch the changes are recorded under.
+    pub fn batch_id(&self) -> Option<i64> {
+        self.batch_id
+    }
+
+    async fn send(&mut self, cmd: Cmd) -> Result<()> {
+        let cmds = self.cmds.as_ref().ok_or_else(writer_gone)?;
+        cmds.send(cmd).await.map_err(|_| writer_gone())
+    }
+
+    /// The outcomes the writer has reported so far (the first error, if any).
+    fn written(&mut self) -> Result<Vec<RowResult>> {
+        let mut out = Vec::new();
+        while let Ok(r) = self.results.try_recv() {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// Add a row; returns the outcomes of the rows written so far (a chunk at a
+    /// time, while later rows are read).
+    pub async fn push(&mut self, row: RowFacts) -> Result<Vec<RowResult>> {
+        self.pending.push(row);
+        if self.pending.len() >= CHUNK_ROWS {
+            let rows = std::mem::take(&mut self.pending);
+            self.send(Cmd::Rows(rows)).await?;
+        }
+        self.written()
+    }
+
+    /// Run `f` on the writer once everything pushed before is written.
+    async fn call<T: Send + 'static>(
+        &mut self,
+        f: impl for<'w> FnOnce(&'w mut Writer) -> BoxFuture<'w, Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.send(Cmd::Rows(rows)).await?;
+        }
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |w: &mut Writer| {
+            Box::pin(async move {
+                let _ = reply.send(f(w).await);
+            })
+        });
+        self.send(Cmd::Job(job)).await?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Write everything pushed; returns the outcomes not reported yet.
+    pub async fn flush(&mut self) -> Result<Vec<RowResult>> {
+        self.call(|_| Box::pin(async { Ok(()) })).await?;
+        self.written()
+    }
+
+    /// Read from the batch's transaction (so rows pushed before are seen), e.g.
+    /// what a parser needs to join a file against the ledger.
+    pub async fn read<T: Send + 'static>(
+        &mut self,
+        f: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        self.call(move |w: &mut Writer| f(&mut w.tx)).await
+    }
+
+    /// The graded assignments of the Open edX records (see [`Store::edx_assignments`]),
+    /// those of this batch included; and the outcomes of the rows written meanwhile.
+    pub async fn edx_assignments(
+        &mut self,
+        resolved_only: bool,
+    ) -> Result<(Vec<EdxAssignment>, Vec<RowResult>)> {
+        let found = self
+            .read(move |c| Box::pin(Store::edx_assignments(c, resolved_only)))
+            .await?;
+        Ok((found, self.written()?))
+    }
+
+    /// Give a stand-in learner its real LTI user id (see [`Store::rename_learner`]).
+    pub async fn rename_learner(&mut self, platform_id: i64, from: &str, to: &str) -> Result<bool> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.call(move |w: &mut Writer| {
+            Box::pin(async move { w.rename_learner(platform_id, &from, &to).await })
+        })
+        .await
     }
 
     /// Keep the rows an import rejected or skipped (with the batch; not in a dry run).
     pub async fn save_issues(&mut self, issues: &[crate::model::RowIssue]) -> Result<()> {
-        if let Some(id) = self.batch_id {
-            Store::insert_issues(&mut self.tx, id, issues).await?;
-        }
-        Ok(())
+        let Some(id) = self.batch_id else {
+            return Ok(());
+        };
+        let issues = issues.to_vec();
+        self.read(move |c| Box::pin(async move { Store::insert_issues(c, id, &issues).await }))
+            .await
     }
 
     /// Finish the import batch's own record inside the transaction.
@@ -1006,14 +1226,45 @@ impl Batch {
         counts: &BatchCounts,
         notes: &[String],
     ) -> Result<()> {
-        if let Some(id) = self.batch_id {
-            Store::finish_batch(&mut self.tx, id, status, counts, notes).await?;
-        }
-        Ok(())
+        let Some(id) = self.batch_id else {
+            return Ok(());
+        };
+        let (status, counts, notes) = (status.to_string(), counts.clone(), notes.to_vec());
+        self.read(move |c| {
+            Box::pin(async move { Store::finish_batch(c, id, &status, &counts, &notes).await })
+        })
+        .await
     }
-}
 
-fn dedup(keys: &mut Vec<GradeKey>) {
-    let mut seen = HashSet::with_capacity(keys.len());
-    keys.retain(|k| seen.insert(*k));
+    /// Stop the writer once everything pushed is written; the outcomes not
+    /// reported yet, and the writer (`None` after a writer failure, whose error
+    /// this returns).
+    async fn close(&mut self) -> Result<(Vec<RowResult>, Writer)> {
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.send(Cmd::Rows(rows)).await?;
+        }
+        drop(self.cmds.take());
+        let task = self.task.take().ok_or_else(writer_gone)?;
+        let w = task
+            .await
+            .map_err(|e| Error::internal(format!("the import's ledger writer failed: {e}")))?;
+        let results = self.written()?;
+        Ok((results, w))
+    }
+
+    /// Write what is pending and make everything visible.
+    pub async fn commit(mut self) -> Result<Vec<RowResult>> {
+        let (results, w) = self.close().await?;
+        w.commit().await?;
+        Ok(results)
+    }
+
+    /// Write what is pending, then undo everything (a dry run's last step).
+    pub async fn rollback(mut self) -> Result<Vec<RowResult>> {
+        let (results, w) = self.close().await?;
+        tracing::debug!(timing = ?w.timing, "batch written, then rolled back");
+        w.tx.rollback().await?;
+        Ok(results)
+    }
 }

@@ -278,12 +278,20 @@ impl Intake {
     /// import record is created first and every change it makes is remembered
     /// under it (so it can be taken back); without, nothing is remembered (dry runs).
     pub async fn begin_batch(&self, record: Option<&crate::store::NewBatch<'_>>) -> Result<Batch> {
+        self.begin_batch_with(record, batch::Limits::default()).await
+    }
+
+    async fn begin_batch_with(
+        &self,
+        record: Option<&crate::store::NewBatch<'_>>,
+        limits: batch::Limits,
+    ) -> Result<Batch> {
         let mut tx = self.store.begin().await?;
         let id = match record {
             Some(b) => Some(Store::insert_batch(&mut tx, b).await?),
             None => None,
         };
-        Ok(Batch::new(tx, id))
+        Ok(Batch::new(tx, id, limits))
     }
 
     /// The record of an import that kept nothing (rejected or cancelled), with its

@@ -830,3 +830,65 @@ async fn a_log_imported_twice_records_each_attempt_once_with_its_own_version() {
         "failed, and no target to send it again"
     );
 }
+
+#[tokio::test]
+async fn a_batch_that_outgrows_its_memory_settles_early_with_the_same_result() {
+    // The same rows through a batch that keeps everything in memory and through
+    // one that must clear its caches and settle statuses every few rows.
+    let rows = |pid: i64| -> Vec<Vec<Fact>> {
+        (0..60)
+            .map(|n| {
+                let p = owned_place(pid, &format!("rl-{}", n % 4), &format!("user-{}", n % 9));
+                let mut facts = failure_row(&p, (n % 5) as f64, &format!("2026-11-20T10:{:02}:00.000Z", n));
+                if n % 3 == 0 {
+                    facts.push(Fact::Target {
+                        place: p.clone(),
+                        target: lti11_target(&format!("sid-{n}")),
+                    });
+                }
+                facts
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for limits in [
+        batch::Limits::default(),
+        batch::Limits {
+            current: 3,
+            settle_at: 5,
+            places: 4,
+        },
+    ] {
+        let (i, pid) = intake_with(PlatformKind::Lti11).await;
+        let mut b = i.begin_batch_with(None, limits).await.unwrap();
+        for (n, facts) in rows(pid).into_iter().enumerate() {
+            b.push(RowFacts {
+                line: n as u64 + 2,
+                facts,
+            })
+            .await
+            .unwrap();
+        }
+        b.commit().await.unwrap();
+        let listed: Vec<_> = i
+            .store()
+            .list_grade_rows()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| {
+                (
+                    g.resource_link_id,
+                    g.lti_user_id,
+                    g.version,
+                    g.score_given,
+                    g.status,
+                    g.status_detail,
+                )
+            })
+            .collect();
+        assert_eq!(listed.len(), 36, "4 activities x 9 learners");
+        seen.push(listed);
+    }
+    assert_eq!(seen[0], seen[1]);
+}

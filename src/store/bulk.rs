@@ -3,7 +3,7 @@
 //! attempts and launches written with multi-row statements, and the statuses of
 //! many grades decided and stored together. Intake's batch writer drives these.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -120,7 +120,8 @@ impl Store {
         conn: &mut SqliteConnection,
         rows: &[(GradeKey, OutcomeTarget)],
     ) -> Result<()> {
-        let mut last: HashMap<GradeKey, usize> = HashMap::with_capacity(rows.len());
+        let mut last: HashMap<GradeKey, usize> =
+            HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, (k, _)) in rows.iter().enumerate() {
             last.insert(*k, i);
         }
@@ -173,7 +174,7 @@ impl Store {
         conn: &mut SqliteConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, Grade>> {
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
             // The keys drive the join (`(a, b) IN (VALUES …)` would scan the table).
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT g.* FROM ");
@@ -253,7 +254,7 @@ impl Store {
         conn: &mut SqliteConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, OutcomeTarget>> {
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT t.* FROM ");
             push_keys(&mut q, chunk);
@@ -298,7 +299,7 @@ impl Store {
         conn: &mut SqliteConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, Observation>> {
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "SELECT o.activity_ref, o.learner_ref, o.score, o.observed_at, o.source FROM lms_observations o
@@ -327,8 +328,9 @@ impl Store {
     }
 
     /// Record attempts another system made, each for a grade version given by
-    /// its pair and version; says which were new (an attempt recorded before, or
-    /// twice in `rows`, is recorded once).
+    /// its pair and version; says which were new. An attempt is one system's try
+    /// at one time (to the millisecond its log gives): recorded before, or twice
+    /// in `rows`, it is recorded once.
     pub async fn insert_external_attempts(
         conn: &mut SqliteConnection,
         rows: &[ExternalAttemptInsert<'_>],
@@ -337,7 +339,7 @@ impl Store {
         let mut known = vec![false; rows.len()];
         let maybe: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].version_existed).collect();
         for chunk in shaped(&maybe) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT k.column7 AS i FROM (");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT k.column6 AS i FROM (");
             q.push_values(chunk, |mut b, i| {
                 let a = &rows[*i];
                 b.push_bind(a.key.activity_ref)
@@ -345,7 +347,6 @@ impl Store {
                     .push_bind(a.version)
                     .push_bind(a.origin)
                     .push_bind(a.at)
-                    .push_bind(a.result.description.as_deref().unwrap_or(""))
                     .push_bind(*i as i64);
             });
             // CROSS JOIN keeps the keys the outer loop: SQLite 3.51 would otherwise
@@ -354,17 +355,17 @@ impl Store {
                 ") AS k CROSS JOIN grades g ON g.activity_ref = k.column1 AND g.learner_ref = k.column2
                                            AND g.version = k.column3
                  CROSS JOIN attempts x ON x.grade_ref = g.id AND x.origin <> 'passback' AND x.origin = k.column4
-                                AND x.started_at = k.column5 AND IFNULL(x.description, '') = k.column6",
+                                AND x.started_at = k.column5",
             );
             for r in q.build().fetch_all(&mut *conn).await? {
                 known[r.try_get::<i64, _>("i")? as usize] = true;
             }
         }
-        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        let mut seen = HashSet::with_capacity_and_hasher(rows.len(), Default::default());
         let fresh: Vec<usize> = (0..rows.len())
             .filter(|i| {
                 let a = &rows[*i];
-                let id = (a.key, a.version, a.origin, a.at, a.result.description.as_deref());
+                let id = (a.key, a.version, a.origin, a.at);
                 !known[*i] && seen.insert(id)
             })
             .collect();
@@ -444,7 +445,7 @@ impl Store {
                 known[r.try_get::<i64, _>("i")? as usize] = true;
             }
         }
-        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        let mut seen = HashSet::with_capacity_and_hasher(rows.len(), Default::default());
         let fresh: Vec<usize> = (0..rows.len())
             .filter(|i| {
                 let l = &rows[*i];

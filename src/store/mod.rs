@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -83,7 +84,10 @@ impl Store {
             .pragma("temp_store", "memory")
             // Multi-row statements come in a few shapes per query (see
             // `imports::shaped`); keep them all prepared.
-            .statement_cache_capacity(512);
+            .statement_cache_capacity(512)
+            // A listing or an import streams for as long as the ledger is big: that
+            // is not a slow statement worth a warning on the user's terminal.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)

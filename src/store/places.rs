@@ -2,7 +2,7 @@
 //! one multi-row upsert per chunk (fields given as `None` keep their stored
 //! value), so an import of any size costs a statement per chunk, not per row.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -57,7 +57,7 @@ impl Store {
         conn: &mut SqliteConnection,
         rows: &[ContextUpsert<'_>],
     ) -> Result<HashMap<(i64, String), i64>> {
-        let mut out = HashMap::with_capacity(rows.len());
+        let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO contexts (platform_id, context_id, title, label) ");
@@ -88,7 +88,7 @@ impl Store {
         conn: &mut SqliteConnection,
         rows: &[ActivityUpsert<'_>],
     ) -> Result<HashMap<(i64, String), i64>> {
-        let mut out = HashMap::with_capacity(rows.len());
+        let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO activities (context_ref, resource_link_id, title, points_possible, ltiaas_line_item_id,
@@ -126,7 +126,7 @@ impl Store {
         conn: &mut SqliteConnection,
         rows: &[LearnerUpsert<'_>],
     ) -> Result<HashMap<(i64, String), LearnerWritten>> {
-        let mut out = HashMap::with_capacity(rows.len());
+        let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
             // The roles before, to tell a change.
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -141,7 +141,7 @@ impl Store {
                     .push_unseparated(")");
             }
             q.push(") AS k ON l.platform_id = k.column1 AND l.lti_user_id = k.column2");
-            let mut before: HashMap<(i64, String), String> = HashMap::new();
+            let mut before: HashMap<(i64, String), String> = HashMap::default();
             for r in q.build().fetch_all(&mut *conn).await? {
                 before.insert(
                     (r.try_get("platform_id")?, r.try_get("lti_user_id")?),

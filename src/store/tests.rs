@@ -205,3 +205,81 @@ async fn deleting_a_platform_cascades_to_everything_under_it() {
         .unwrap();
     assert_eq!(learners, 1);
 }
+
+#[tokio::test]
+async fn upgrading_a_ledger_keeps_its_attempts_their_observations_and_the_foreign_keys() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.sqlite");
+    // A ledger as schema version 3 left it, with an attempt an observation points at.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap();
+    super::MIGRATOR.run_to(3, &pool).await.unwrap();
+    for sql in [
+        "INSERT INTO platforms (id, name, kind, consumer_key, secret_ref, created_at)
+         VALUES (1, 'p', 'lti11', 'k', 'ref', 'now')",
+        "INSERT INTO contexts (id, platform_id, context_id) VALUES (1, 1, 'c')",
+        "INSERT INTO activities (id, context_ref, resource_link_id) VALUES (1, 1, 'a')",
+        "INSERT INTO learners (id, platform_id, lti_user_id, role) VALUES (1, 1, 'u', 'learner')",
+        "INSERT INTO grades (id, activity_ref, learner_ref, version, score_given, score_maximum, recorded_at, source)
+         VALUES (1, 1, 1, 1, 5, 10, 'now', 'test')",
+        "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status) VALUES (1, 1, 1, 'failed')",
+        "INSERT INTO attempts (id, grade_ref, activity_ref, learner_ref, operation, transport, target, started_at,
+                               outcome, description)
+         VALUES (7, 1, 1, 1, 'read', 'lti11', 'https://lms.example.edu/o', 'now', 'success', 'read back')",
+        "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source, attempt_ref)
+         VALUES (1, 1, 0.5, 'now', 'read', 7)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), Store::schema_latest());
+    let (origin, description): (String, String) =
+        sqlx::query_as("SELECT origin, description FROM attempts WHERE id = 7")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!((origin.as_str(), description.as_str()), ("passback", "read back"));
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM current_grades")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    let broken: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1, "foreign keys are back on after the rebuild");
+    // The observation still points at the (rebuilt) attempts table.
+    sqlx::query("DELETE FROM attempts WHERE id = 7")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM lms_observations")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "deleting the attempt cascades to its observation");
+    // The rebuilt constraints still hold.
+    let bad = sqlx::query(
+        "INSERT INTO attempts (grade_ref, operation, transport, target, started_at) VALUES (1, 'x', 'lti11', 't', 'now')",
+    )
+    .execute(s.pool())
+    .await;
+    assert!(bad.is_err(), "an unknown operation is refused");
+}

@@ -286,16 +286,17 @@ fn tool_grade_csvs_import_once_with_bom_semicolons_decimal_commas_quoted_newline
     assert_eq!(
         summary(&all),
         [
+            // Activities by name; learners in the order the files first named them.
+            "u-grace lab-1 18.5/20.0 pending",
             "u-alan lab-1 15.5/20.0 pending",
             "u-barbara lab-1 17.0/20.0 cannot_send",
             "u-edsger lab-1 12.0/20.0 pending",
-            "u-grace lab-1 18.5/20.0 pending",
             "u-zoe lab-1 0.65/1.0 cannot_send",
             "u-ada quiz-1 9.0/10.0 pending",
-            "u-edsger quiz-1 8.25/10.0 cannot_send",
             "u-grace quiz-1 7.5/10.0 pending",
             "u-katherine quiz-1 6.0/10.0 pending",
             "u-teacher quiz-1 10.0/10.0 cannot_send",
+            "u-edsger quiz-1 8.25/10.0 cannot_send",
             "u-zoe quiz-1 0.8/1.0 cannot_send",
         ]
     );
@@ -717,8 +718,8 @@ fn an_edx_log_before_its_dump_is_kept_and_becomes_sendable_when_the_dump_arrives
     assert_eq!(
         summary(&rows),
         [
-            format!("edx-user:20 {lab} 11.0/20.0 cannot_send"),
             format!("u-alan {lab} 14.0/20.0 failed"),
+            format!("edx-user:20 {lab} 11.0/20.0 cannot_send"),
             format!("u-ada {quiz} 3.0/4.0 failed"),
             format!("u-grace {quiz} 2.5/4.0 failed"),
         ]

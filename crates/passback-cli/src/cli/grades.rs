@@ -130,16 +130,18 @@ pub async fn list_grades(db: Option<&Path>, a: GradesArgs) -> Result<ExitCode> {
     if a.json {
         // The same layout as a pretty-printed array, one element at a time.
         let mut n = 0u64;
+        let mut item = Vec::with_capacity(512);
         pb.for_each_grade(&filter, |g| {
-            let item = serde_json::to_string_pretty(&g).map_err(|e| Error::internal(e.to_string()))?;
-            let sep = if n == 0 { "[\n" } else { ",\n" };
-            out.write_all(sep.as_bytes()).map_err(write_err)?;
-            for (i, l) in item.lines().enumerate() {
+            item.clear();
+            serde_json::to_writer_pretty(&mut item, &g).map_err(|e| Error::internal(e.to_string()))?;
+            out.write_all(if n == 0 { b"[\n  " } else { b",\n  " })
+                .map_err(write_err)?;
+            // Indent the element's lines by two more spaces.
+            for (i, line) in item.split(|b| *b == b'\n').enumerate() {
                 if i > 0 {
-                    out.write_all(b"\n").map_err(write_err)?;
+                    out.write_all(b"\n  ").map_err(write_err)?;
                 }
-                out.write_all(b"  ").map_err(write_err)?;
-                out.write_all(l.as_bytes()).map_err(write_err)?;
+                out.write_all(line).map_err(write_err)?;
             }
             n += 1;
             Ok(())
