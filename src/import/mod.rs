@@ -565,13 +565,27 @@ pub async fn import_file(
     let display = path.display().to_string();
     let open_error =
         |e: std::io::Error| Error::new(crate::error::ErrorKind::Io, format!("cannot read {display}: {e}"));
-    let (hash, size) = file_hash(path).map_err(|e| match e.kind {
-        crate::error::ErrorKind::Io => Error::new(
-            crate::error::ErrorKind::Io,
-            format!("cannot read {display}: {}", e.message),
-        ),
-        _ => e,
-    })?;
+    let size = std::fs::metadata(path).map_err(open_error)?.len();
+    // The file's hash is for the batch record: worked out beside the import.
+    let hashing = (!opts.dry_run).then(|| {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || file_hash(&path))
+    });
+    let hash_of = |display: String| async move {
+        hashing
+            .ok_or_else(|| Error::internal("a dry run has no batch record to hash for"))?
+            .await
+            .map_err(|e| Error::internal(format!("hashing {display} stopped: {e}")))?
+            .map(|(hash, _)| hash)
+            .map_err(|e| match e.kind {
+                crate::error::ErrorKind::Io => Error::new(
+                    crate::error::ErrorKind::Io,
+                    format!("cannot read {display}: {}", e.message),
+                ),
+                _ => e,
+            })
+    };
+    let hash = "sha256:…".to_string();
     let format = match opts.format {
         Some(f) => f,
         None => detect::detect(path).map_err(open_error)?.ok_or_else(|| {
@@ -698,6 +712,11 @@ pub async fn import_file(
                 let mut kept = batch_counts(&counts);
                 kept.imported = 0;
                 kept.unchanged = 0;
+                let hash = hash_of(display.clone()).await?;
+                let record = NewBatch {
+                    file_hash: &hash,
+                    ..record
+                };
                 let id = intake
                     .record_batch_that_kept_nothing(&record, status, &kept, &report.notes, &issues)
                     .await?;
@@ -721,6 +740,14 @@ pub async fn import_file(
             ctx.batch
                 .finish_record(&status, &batch_counts(&ctx.counts), &report.notes)
                 .await?;
+            if !opts.dry_run {
+                let hash = hash_of(display.clone()).await?;
+                let only = match ctx.platforms_used.iter().collect::<Vec<_>>().as_slice() {
+                    [one] => Some(**one),
+                    _ => None,
+                };
+                ctx.batch.set_file(hash, only).await?;
+            }
             report.issues = std::mem::take(&mut ctx.issues);
             let Ctx { batch, .. } = ctx;
             if opts.dry_run {

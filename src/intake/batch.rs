@@ -216,7 +216,7 @@ impl Default for Limits {
 const WRITTEN: i64 = -1;
 
 /// How many rows a chunk holds before it is written.
-const CHUNK_ROWS: usize = 512;
+const CHUNK_ROWS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Resolved {
@@ -250,6 +250,8 @@ pub struct Writer {
     /// (`current` holds it meanwhile).
     pending_current: HashMap<GradeKey, i64>,
     limits: Limits,
+    /// The rows of the last chunk written, to be freed by the reading side.
+    spent: Option<Vec<RowFacts>>,
     timing: Timing,
 }
 
@@ -621,6 +623,7 @@ impl Writer {
     fn new(tx: Tx, batch_id: Option<i64>, limits: Limits) -> Self {
         Self {
             limits,
+            spent: None,
             tx,
             batch_id,
             places: Places::default(),
@@ -986,6 +989,8 @@ impl Writer {
                 }
             })
             .collect();
+        // Freed by the reading side, which allocated them and has time to spare.
+        self.spent = Some(rows);
         Ok(results)
     }
 
@@ -1075,6 +1080,12 @@ enum Cmd {
     Job(Job),
 }
 
+/// What the writer sends back: a chunk's outcomes, and the chunk itself to free.
+enum Written {
+    Outcomes(Result<Vec<RowResult>>),
+    Spent(#[allow(dead_code)] Vec<RowFacts>),
+}
+
 /// Chunks (and jobs) queued for the writer before `push` waits: the file is read
 /// at most this far ahead of the ledger.
 const QUEUED_CHUNKS: usize = 2;
@@ -1085,20 +1096,23 @@ pub struct Batch {
     batch_id: Option<i64>,
     pending: Vec<RowFacts>,
     cmds: Option<mpsc::Sender<Cmd>>,
-    results: mpsc::UnboundedReceiver<Result<Vec<RowResult>>>,
+    results: mpsc::UnboundedReceiver<Written>,
     task: Option<JoinHandle<Writer>>,
 }
 
 async fn run_writer(
     mut w: Writer,
     mut cmds: mpsc::Receiver<Cmd>,
-    results: mpsc::UnboundedSender<Result<Vec<RowResult>>>,
+    results: mpsc::UnboundedSender<Written>,
 ) -> Writer {
     while let Some(cmd) = cmds.recv().await {
         match cmd {
             Cmd::Rows(rows) => {
                 w.pending = rows;
-                let _ = results.send(w.flush().await);
+                let _ = results.send(Written::Outcomes(w.flush().await));
+                if let Some(rows) = w.spent.take() {
+                    let _ = results.send(Written::Spent(rows));
+                }
             }
             Cmd::Job(job) => job(&mut w).await,
         }
@@ -1137,8 +1151,10 @@ impl Batch {
     /// The outcomes the writer has reported so far (the first error, if any).
     fn written(&mut self) -> Result<Vec<RowResult>> {
         let mut out = Vec::new();
-        while let Ok(r) = self.results.try_recv() {
-            out.extend(r?);
+        while let Ok(w) = self.results.try_recv() {
+            if let Written::Outcomes(r) = w {
+                out.extend(r?);
+            }
         }
         Ok(out)
     }
@@ -1234,6 +1250,16 @@ impl Batch {
             Box::pin(async move { Store::finish_batch(c, id, &status, &counts, &notes).await })
         })
         .await
+    }
+
+    /// Record what is known of the imported file once it is read: its hash, and
+    /// the one platform its rows were about.
+    pub async fn set_file(&mut self, hash: String, platform_ref: Option<i64>) -> Result<()> {
+        let Some(id) = self.batch_id else {
+            return Ok(());
+        };
+        self.read(move |c| Box::pin(async move { Store::set_batch_file(c, id, &hash, platform_ref).await }))
+            .await
     }
 
     /// Stop the writer once everything pushed is written; the outcomes not

@@ -132,6 +132,25 @@ impl Store {
         Ok(())
     }
 
+    /// What is known of a batch's file once it is read: its hash, and the one
+    /// platform its rows were about (when no `--platform` named it up front).
+    pub async fn set_batch_file(
+        conn: &mut SqliteConnection,
+        id: i64,
+        hash: &str,
+        platform_ref: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE import_batches SET file_hash = ?, platform_ref = COALESCE(platform_ref, ?) WHERE id = ?",
+        )
+        .bind(hash)
+        .bind(platform_ref)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     pub async fn set_batch_status(conn: &mut SqliteConnection, id: i64, status: &str) -> Result<()> {
         sqlx::query("UPDATE import_batches SET status = ? WHERE id = ?")
             .bind(status)

@@ -699,6 +699,13 @@ fn an_edx_log_before_its_dump_is_kept_and_becomes_sendable_when_the_dump_arrives
         "{rows:?}"
     );
 
+    // The batch names the platform its rows were about, and the file's hash.
+    let list = l.cmd().args(["import", "list", "--json"]).output().unwrap();
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["platform"], "canvas", "{list}");
+    let hash = list[0]["file_hash"].as_str().unwrap();
+    assert!(hash.starts_with("sha256:") && hash.len() == 7 + 64, "{hash}");
+
     let r = import(&l, &[&fixture("edx-lti-provider.json")]);
     assert_eq!(r.code, 0);
     assert_eq!(r.report()["format"], "edx-dump");
