@@ -24,17 +24,8 @@ fn text(v: Option<&Value>) -> Option<String> {
 /// Import a file of Caliper events.
 pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
     let mut seen = launch::Seen::default();
-    for rec in JsonRecords::new(input.into_reader()) {
-        let (line, event) = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let go_on = ctx.reject(e.line, None, e.reason).await?;
-                if e.fatal || !go_on {
-                    break;
-                }
-                continue;
-            }
-        };
+    let mut records = JsonRecords::new(input.into_reader());
+    while let Some((line, event)) = ctx.next_of(&mut records).await? {
         let kind = text(event.get("type").or_else(|| event.get("@type"))).unwrap_or_default();
         if !kind.ends_with("LTIEvent") {
             if !ctx.skip(line, Some("type"), "not an LTIEvent").await? {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::edx_log::stand_in_user;
 use super::json::JsonRecords;
-use super::text::{Input, csv_reader, header_key, sniff_delimiter};
+use super::text::{Input, csv_records, header_key};
 use crate::error::{Error, Result};
 use crate::intake::{ActivityOwned, ContextOwned, Fact, PersonOwned, PlaceOwned};
 use crate::model::OutcomeTarget;
@@ -141,17 +141,8 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         .find(|c| !c.is_ascii_whitespace());
     let mut secrets = Secrets { found: Vec::new() };
     if matches!(first, Some(b'[') | Some(b'{')) {
-        for rec in JsonRecords::new(reader) {
-            let (line, v) = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    let go_on = ctx.reject(e.line, None, e.reason).await?;
-                    if e.fatal || !go_on {
-                        break;
-                    }
-                    continue;
-                }
-            };
+        let mut records = JsonRecords::new(reader);
+        while let Some((line, v)) = ctx.next_of(&mut records).await? {
             let model = v.get("model").and_then(Value::as_str).unwrap_or("");
             let Some(model) = model.strip_prefix("lti_provider.") else {
                 if !ctx
@@ -185,14 +176,7 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
             }
         }
     } else {
-        let delimiter = {
-            let head = reader.fill_buf().map_err(Error::from)?;
-            sniff_delimiter(&String::from_utf8_lossy(
-                head.split(|b| *b == b'\n').next().unwrap_or_default(),
-            ))
-        };
-        let mut csv = csv_reader(reader, delimiter);
-        let mut records = csv.records();
+        let mut records = csv_records(reader)?;
         let header: Vec<String> = match records.next() {
             Some(Ok(h)) => h.iter().map(header_key).collect(),
             _ => return Ok(()),
@@ -204,25 +188,7 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
                 ctx.file()
             )));
         };
-        for rec in records {
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    if !ctx
-                        .reject(
-                            line,
-                            None,
-                            format!("unreadable row ({})", super::tool_csv::csv_reason(&e)),
-                        )
-                        .await?
-                    {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        while let Some((line, rec)) = ctx.next_record(&mut records).await? {
             let fields: HashMap<String, String> = header
                 .iter()
                 .cloned()

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Ctx;
-use super::text::{Input, csv_reader, header_key, normalize_time, parse_number, sniff_delimiter};
+use super::text::{CsvRecords, Input, csv_records, header_key, normalize_time, parse_number};
 use crate::error::{Error, Result};
 use crate::intake::{ActivityOwned, ContextOwned, Fact, PersonOwned, PlaceOwned};
 use crate::model::{Platform, RowIssue, RowIssueKind};
@@ -167,6 +167,78 @@ fn list(ctx: &mut Ctx<'_>, line: u64, column: &str, reason: String) -> Result<bo
     })
 }
 
+/// What both exports start with: the course they join against, when they were
+/// made, the source their observations name, and the header.
+struct Export {
+    course: Course,
+    at: String,
+    source: String,
+    records: CsvRecords,
+    header: csv::StringRecord,
+    /// The header's names, trimmed and lower-cased.
+    keys: Vec<String>,
+}
+
+/// Open a gradebook export (`None` for an empty file, which is noted).
+async fn open_export(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<Option<Export>> {
+    let course = course(ctx).await?;
+    let at = export_time(ctx, path)?;
+    let source = format!(
+        "export:{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("gradebook")
+    );
+    let mut records = csv_records(input.into_reader())?;
+    let Some(Ok(header)) = records.next() else {
+        ctx.note("the file is empty");
+        return Ok(None);
+    };
+    let keys = header.iter().map(header_key).collect();
+    Ok(Some(Export {
+        course,
+        at,
+        source,
+        records,
+        header,
+        keys,
+    }))
+}
+
+/// A cell's number, or `None` once it is listed as not compared (blank, `-`,
+/// `EX` for excused) or rejected (not a number). A `%` sign is allowed.
+fn cell_number(ctx: &mut Ctx<'_>, line: u64, column: &str, cell: &str) -> Result<Option<f64>> {
+    let cell = cell.trim();
+    if cell.is_empty() || cell == "-" {
+        list(ctx, line, column, "blank: not compared".into())?;
+        return Ok(None);
+    }
+    if cell.eq_ignore_ascii_case("EX") {
+        list(ctx, line, column, "EX (excused): not compared".into())?;
+        return Ok(None);
+    }
+    match parse_number(cell.trim_end_matches('%').trim()) {
+        Some(v) => Ok(Some(v)),
+        None => {
+            ctx.issue(RowIssue {
+                line,
+                column: Some(column.to_string()),
+                kind: RowIssueKind::Rejected,
+                reason: "not a number".into(),
+            })?;
+            Ok(None)
+        }
+    }
+}
+
+/// A row's LMS values, or why none of its cells could be compared.
+async fn values(ctx: &mut Ctx<'_>, line: u64, facts: Vec<Fact>) -> Result<bool> {
+    if facts.is_empty() {
+        ctx.skip(line, None, "no cell of this row could be compared")
+            .await
+    } else {
+        ctx.row(line, facts).await
+    }
+}
+
 /// `Quiz 1 (1234)` → `1234`.
 fn canvas_column_id(h: &str) -> Option<&str> {
     let inner = h.trim().strip_suffix(')')?;
@@ -177,27 +249,17 @@ fn canvas_column_id(h: &str) -> Option<&str> {
 
 /// Import a Canvas gradebook export.
 pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<()> {
-    let course = course(ctx).await?;
-    let at = export_time(ctx, path)?;
-    let source = format!(
-        "export:{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("gradebook")
-    );
-    let mut reader = input.into_reader();
-    let delimiter = {
-        use std::io::BufRead;
-        let head = reader.fill_buf()?;
-        sniff_delimiter(&String::from_utf8_lossy(
-            head.split(|b| *b == b'\n').next().unwrap_or_default(),
-        ))
-    };
-    let mut csv = csv_reader(reader, delimiter);
-    let mut records = csv.records();
-    let Some(Ok(header)) = records.next() else {
-        ctx.note("the file is empty");
+    let Some(Export {
+        course,
+        at,
+        source,
+        mut records,
+        header,
+        keys,
+    }) = open_export(ctx, input, path).await?
+    else {
         return Ok(());
     };
-    let keys: Vec<String> = header.iter().map(header_key).collect();
     let col = |name: &str| keys.iter().position(|k| k == name);
     let (Some(student), Some(id_col)) = (col("student"), col("id")) else {
         return Err(Error::invalid(format!(
@@ -224,25 +286,7 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         }
     }
     let mut points: HashMap<usize, f64> = HashMap::new();
-    for rec in records {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                if !ctx
-                    .reject(
-                        line,
-                        None,
-                        format!("unreadable row ({})", super::tool_csv::csv_reason(&e)),
-                    )
-                    .await?
-                {
-                    break;
-                }
-                continue;
-            }
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+    while let Some((line, rec)) = ctx.next_record(&mut records).await? {
         let name = rec.get(student).unwrap_or("").trim();
         if name.eq_ignore_ascii_case("points possible") {
             for (i, _, _) in &columns {
@@ -291,22 +335,7 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         };
         let mut facts = Vec::new();
         for (i, header, a) in &columns {
-            let cell = rec.get(*i).unwrap_or("").trim();
-            if cell.is_empty() || cell == "-" {
-                list(ctx, line, header, "blank: not compared".into())?;
-                continue;
-            }
-            if cell.eq_ignore_ascii_case("EX") {
-                list(ctx, line, header, "EX (excused): not compared".into())?;
-                continue;
-            }
-            let Some(value) = parse_number(cell) else {
-                ctx.issue(RowIssue {
-                    line,
-                    column: Some(header.clone()),
-                    kind: RowIssueKind::Rejected,
-                    reason: "not a number of points".into(),
-                })?;
+            let Some(value) = cell_number(ctx, line, header, rec.get(*i).unwrap_or(""))? else {
                 continue;
             };
             let max = points.get(i).copied().or(course.activities[*a].points_possible);
@@ -326,13 +355,7 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
                 source: source.clone(),
             });
         }
-        let go_on = if facts.is_empty() {
-            ctx.skip(line, None, "no cell of this row could be compared")
-                .await?
-        } else {
-            ctx.row(line, facts).await?
-        };
-        if !go_on {
+        if !values(ctx, line, facts).await? {
             break;
         }
     }
@@ -352,27 +375,17 @@ fn moodle_column(h: &str) -> Option<(&str, &str)> {
 
 /// Import a Moodle grade export.
 pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<()> {
-    let course = course(ctx).await?;
-    let at = export_time(ctx, path)?;
-    let source = format!(
-        "export:{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("grades")
-    );
-    let mut reader = input.into_reader();
-    let delimiter = {
-        use std::io::BufRead;
-        let head = reader.fill_buf()?;
-        sniff_delimiter(&String::from_utf8_lossy(
-            head.split(|b| *b == b'\n').next().unwrap_or_default(),
-        ))
-    };
-    let mut csv = csv_reader(reader, delimiter);
-    let mut records = csv.records();
-    let Some(Ok(header)) = records.next() else {
-        ctx.note("the file is empty");
+    let Some(Export {
+        course,
+        at,
+        source,
+        mut records,
+        header,
+        keys,
+    }) = open_export(ctx, input, path).await?
+    else {
         return Ok(());
     };
-    let keys: Vec<String> = header.iter().map(header_key).collect();
     let col = |name: &str| keys.iter().position(|k| k == name);
     let email = col("email address");
     let idnumber = col("id number");
@@ -424,25 +437,7 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         ));
         false
     });
-    for rec in records {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                if !ctx
-                    .reject(
-                        line,
-                        None,
-                        format!("unreadable row ({})", super::tool_csv::csv_reason(&e)),
-                    )
-                    .await?
-                {
-                    break;
-                }
-                continue;
-            }
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+    while let Some((line, rec)) = ctx.next_record(&mut records).await? {
         let get = |c: Option<usize>| {
             c.and_then(|c| rec.get(c))
                 .map(|s| s.trim().to_lowercase())
@@ -467,18 +462,7 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         };
         let mut facts = Vec::new();
         for (i, header, a, percent) in &columns {
-            let cell = rec.get(*i).unwrap_or("").trim();
-            if cell.is_empty() || cell == "-" {
-                list(ctx, line, header, "blank: not compared".into())?;
-                continue;
-            }
-            let Some(value) = parse_number(cell.trim_end_matches('%').trim()) else {
-                ctx.issue(RowIssue {
-                    line,
-                    column: Some(header.clone()),
-                    kind: RowIssueKind::Rejected,
-                    reason: "not a number".into(),
-                })?;
+            let Some(value) = cell_number(ctx, line, header, rec.get(*i).unwrap_or(""))? else {
                 continue;
             };
             let score = match (*percent, course.activities[*a].points_possible) {
@@ -493,13 +477,7 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
                 source: source.clone(),
             });
         }
-        let go_on = if facts.is_empty() {
-            ctx.skip(line, None, "no cell of this row could be compared")
-                .await?
-        } else {
-            ctx.row(line, facts).await?
-        };
-        if !go_on {
+        if !values(ctx, line, facts).await? {
             break;
         }
     }

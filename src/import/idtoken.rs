@@ -214,17 +214,8 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         Err(reason) => return Err(crate::error::Error::invalid(format!("{}: {reason}", ctx.file()))),
     };
     let captured_at = crate::store::now_rfc3339();
-    for rec in JsonRecords::new(input.into_reader()) {
-        let (line, value) = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let go_on = ctx.reject(e.line, None, e.reason).await?;
-                if e.fatal || !go_on {
-                    break;
-                }
-                continue;
-            }
-        };
+    let mut records = JsonRecords::new(input.into_reader());
+    while let Some((line, value)) = ctx.next_of(&mut records).await? {
         let token: IdToken = match serde_json::from_value(value) {
             Ok(t) => t,
             Err(_) => {

@@ -23,11 +23,7 @@ pub struct ParamRecord {
 }
 
 /// A record that could not be read.
-pub struct ParamIssue {
-    pub line: u64,
-    pub reason: String,
-    pub fatal: bool,
-}
+pub type ParamIssue = super::json::JsonIssue;
 
 /// Read parameter maps: form-encoded lines or JSON maps, whichever the file holds.
 pub fn param_records(
@@ -127,17 +123,8 @@ pub fn param_records(
 pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
     let mut seen = launch::Seen::default();
     let default_url = ctx.options().launch_url.clone();
-    for rec in param_records(input) {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(issue) => {
-                let go_on = ctx.reject(issue.line, None, issue.reason).await?;
-                if issue.fatal || !go_on {
-                    break;
-                }
-                continue;
-            }
-        };
+    let mut records = param_records(input);
+    while let Some(rec) = ctx.next_of(&mut *records).await? {
         let url = rec
             .params
             .get("launch_url")

@@ -440,6 +440,51 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The next record of a CSV file and its line; an unreadable one is rejected
+    /// and passed over. `None` at the end, or when the import should stop.
+    pub async fn next_record(
+        &mut self,
+        records: &mut text::CsvRecords,
+    ) -> Result<Option<(u64, csv::StringRecord)>> {
+        loop {
+            match records.next() {
+                None => return Ok(None),
+                Some(Ok(rec)) => {
+                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    return Ok(Some((line, rec)));
+                }
+                Some(Err(e)) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let reason = format!("unreadable row ({})", text::csv_reason(&e));
+                    if !self.reject(line, None, reason).await? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next record a reader of JSON or form-encoded records gives; one that
+    /// cannot be read is rejected and passed over. `None` at the end, when the file
+    /// cannot be read any further, or when the import should stop.
+    pub async fn next_of<T>(
+        &mut self,
+        records: &mut (impl Iterator<Item = std::result::Result<T, json::JsonIssue>> + ?Sized),
+    ) -> Result<Option<T>> {
+        loop {
+            match records.next() {
+                None => return Ok(None),
+                Some(Ok(r)) => return Ok(Some(r)),
+                Some(Err(e)) => {
+                    let go_on = self.reject(e.line, None, e.reason).await?;
+                    if e.fatal || !go_on {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
     /// The platform `--platform` named, else those the file's facts were about.
     fn platform_names(&self) -> Option<String> {
         if let Some(p) = &self.platform {

@@ -73,17 +73,8 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
     let digest = ctx.options().mac;
     let mut seen_macs: HashSet<String> = HashSet::new();
     let mut unchecked_times = false;
-    for rec in param_records(input) {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(issue) => {
-                let go_on = ctx.reject(issue.line, None, issue.reason).await?;
-                if issue.fatal || !go_on {
-                    break;
-                }
-                continue;
-            }
-        };
+    let mut records = param_records(input);
+    while let Some(rec) = ctx.next_of(&mut *records).await? {
         let line = rec.line;
         let p = &rec.params;
         let Some(given) = p.get("mac").map(|m| m.trim().replace(['\r', '\n'], "")) else {

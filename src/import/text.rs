@@ -129,14 +129,35 @@ pub fn sniff_delimiter(header: &str) -> u8 {
     [b',', b';', b'\t'][best]
 }
 
-/// A CSV reader over the decoded text with `delimiter`, flexible about row
-/// lengths (the caller reports short rows by line).
-pub fn csv_reader(r: impl Read, delimiter: u8) -> csv::Reader<impl Read> {
-    csv::ReaderBuilder::new()
+/// A CSV file's records (the header first), its delimiter told from its first line.
+pub type CsvRecords = csv::StringRecordsIntoIter<BufReader<Box<dyn Read + Send>>>;
+
+/// Read decoded input as CSV: `,`, `;` or tab, whichever the first line uses.
+pub fn csv_records(mut reader: BufReader<Box<dyn Read + Send>>) -> std::io::Result<CsvRecords> {
+    let head = reader.fill_buf()?;
+    let delimiter = sniff_delimiter(&String::from_utf8_lossy(
+        head.split(|b| *b == b'\n').next().unwrap_or_default(),
+    ));
+    Ok(csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .has_headers(false)
-        .from_reader(r)
+        .from_reader(reader)
+        .into_records())
+}
+
+/// A CSV error without the data it sometimes quotes.
+pub fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text: save the file as UTF-8".into(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Io(io) => format!("the file could not be read ({})", io.kind()),
+        _ => "malformed CSV".into(),
+    }
 }
 
 /// Normalize a timestamp to RFC 3339 UTC with milliseconds (the ledger's format).

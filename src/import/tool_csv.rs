@@ -11,10 +11,9 @@
 //! and quoted newlines are fine.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 
 use super::Ctx;
-use super::text::{Input, csv_reader, header_key, normalize_time, parse_number, sniff_delimiter};
+use super::text::{Input, csv_reason, csv_records, header_key, normalize_time, parse_number};
 use crate::error::{Error, Result};
 use crate::intake::{ActivityOwned, ContextOwned, Fact, PersonOwned, PlaceOwned};
 use crate::lti::roles::normalize_roles;
@@ -179,14 +178,7 @@ fn facts(row: &Row<'_>, platform: &Platform, file: &str, line: u64) -> std::resu
 
 /// Import a tool grade CSV.
 pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
-    let mut reader = input.into_reader();
-    let delimiter = {
-        let head = reader.fill_buf().map_err(Error::from)?;
-        let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-        sniff_delimiter(&String::from_utf8_lossy(first_line))
-    };
-    let mut csv = csv_reader(reader, delimiter);
-    let mut records = csv.records();
+    let mut records = csv_records(input.into_reader())?;
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => {
@@ -234,21 +226,7 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         ctx.note("LTIAAS platform: the sourcedid columns are not used; grades go through the service keys of ID tokens");
     }
     let file = ctx.file().to_string();
-    for rec in records {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                if !ctx
-                    .reject(line, None, format!("unreadable row ({})", csv_reason(&e)))
-                    .await?
-                {
-                    break;
-                }
-                continue;
-            }
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+    while let Some((line, rec)) = ctx.next_record(&mut records).await? {
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -285,18 +263,4 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A CSV error without the data it sometimes quotes.
-pub fn csv_reason(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text: save the file as UTF-8".into(),
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("{len} fields where the header has {expected_len}")
-        }
-        csv::ErrorKind::Io(io) => format!("the file could not be read ({})", io.kind()),
-        _ => "malformed CSV".into(),
-    }
 }

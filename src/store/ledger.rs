@@ -205,41 +205,7 @@ impl Store {
         key: GradeKey,
         t: &OutcomeTarget,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO outcome_targets (activity_ref, learner_ref, lis_result_sourcedid, lis_outcome_service_url,
-               ext_outcome_data_values_accepted, ext_result_total_score_accepted, ext_submitted_at_accepted,
-               ext_prioritize_non_tool_grade_accepted, ext_needs_additional_review_accepted, service_key_ref,
-               learned_at, learned_from, unavailable_reason)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (activity_ref, learner_ref) DO UPDATE SET
-               lis_result_sourcedid = excluded.lis_result_sourcedid,
-               lis_outcome_service_url = excluded.lis_outcome_service_url,
-               ext_outcome_data_values_accepted = excluded.ext_outcome_data_values_accepted,
-               ext_result_total_score_accepted = excluded.ext_result_total_score_accepted,
-               ext_submitted_at_accepted = excluded.ext_submitted_at_accepted,
-               ext_prioritize_non_tool_grade_accepted = excluded.ext_prioritize_non_tool_grade_accepted,
-               ext_needs_additional_review_accepted = excluded.ext_needs_additional_review_accepted,
-               service_key_ref = excluded.service_key_ref,
-               learned_at = excluded.learned_at,
-               learned_from = excluded.learned_from,
-               unavailable_reason = excluded.unavailable_reason",
-        )
-        .bind(key.activity_ref)
-        .bind(key.learner_ref)
-        .bind(&t.lis_result_sourcedid)
-        .bind(&t.lis_outcome_service_url)
-        .bind(&t.ext_outcome_data_values_accepted)
-        .bind(t.ext_result_total_score_accepted as i64)
-        .bind(t.ext_submitted_at_accepted as i64)
-        .bind(t.ext_prioritize_non_tool_grade_accepted as i64)
-        .bind(t.ext_needs_additional_review_accepted as i64)
-        .bind(&t.service_key_ref)
-        .bind(&t.learned_at)
-        .bind(&t.learned_from)
-        .bind(&t.unavailable_reason)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        Self::set_outcome_targets(conn, &[(key, t.clone())]).await
     }
 
     pub async fn outcome_target(&self, key: GradeKey) -> Result<Option<OutcomeTarget>> {

@@ -24,10 +24,8 @@ fn fixture(name: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// A ledger with the Canvas the fixtures come from (and, with `ltiaas`, an LTIAAS account).
-fn workspace(ltiaas: bool) -> TempLedger {
-    require_secret_service();
-    let l = TempLedger::new();
+/// Add the Canvas the fixtures come from, with `secret` in the keyring.
+fn add_canvas(l: &TempLedger, secret: &str) {
     l.cmd()
         .args([
             "platform",
@@ -38,9 +36,16 @@ fn workspace(ltiaas: bool) -> TempLedger {
             "canvas-key",
         ])
         .args(["--allow-host", "canvas.example.edu"])
-        .write_stdin(CANVAS_SECRET)
+        .write_stdin(secret)
         .assert()
         .success();
+}
+
+/// A ledger with the Canvas the fixtures come from (and, with `ltiaas`, an LTIAAS account).
+fn workspace(ltiaas: bool) -> TempLedger {
+    require_secret_service();
+    let l = TempLedger::new();
+    add_canvas(&l, CANVAS_SECRET);
     if ltiaas {
         l.cmd()
             .args([
@@ -182,6 +187,13 @@ fn detail_of(rows: &[Value], user: &str, activity: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+/// A tool grade CSV written for one test: its path.
+fn csv_file(dir: &tempfile::TempDir, name: &str, header: &str, rows: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, format!("{header}\n{rows}")).unwrap();
+    p.to_string_lossy().into_owned()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -429,13 +441,12 @@ fn an_older_observation_never_becomes_the_current_version() {
     let l = workspace(false);
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, rows: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(
-            &p,
-            format!("context_id,resource_link_id,user_id,score_given,score_maximum,graded_at\n{rows}"),
+        csv_file(
+            &dir,
+            name,
+            "context_id,resource_link_id,user_id,score_given,score_maximum,graded_at",
+            rows,
         )
-        .unwrap();
-        p.to_string_lossy().into_owned()
     };
     let first = write(
         "first.csv",
@@ -589,26 +600,8 @@ fn captured_launches_are_verified_against_the_capture_time_and_url() {
     );
 
     // A secret that does not match: unverified, and the targets are not trusted.
-    let other = workspace(false);
-    other
-        .cmd()
-        .args(["platform", "remove", "canvas", "--yes"])
-        .assert()
-        .success();
-    other
-        .cmd()
-        .args([
-            "platform",
-            "add-lti11",
-            "--name",
-            "canvas",
-            "--consumer-key",
-            "canvas-key",
-        ])
-        .args(["--allow-host", "canvas.example.edu"])
-        .write_stdin("not-the-secret")
-        .assert()
-        .success();
+    let other = TempLedger::new();
+    add_canvas(&other, "not-the-secret");
     let r = import(&other, &[&fixture("launches.json")]);
     assert_eq!(r.counts(), [2, 2, 0, 0, 0]);
     assert_eq!(
@@ -875,13 +868,12 @@ fn undo_takes_a_batch_back_unless_a_later_batch_built_on_it() {
     let l = workspace(false);
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, rows: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(
-            &p,
-            format!("context_id,resource_link_id,user_id,score_given,score_maximum\n{rows}"),
+        csv_file(
+            &dir,
+            name,
+            "context_id,resource_link_id,user_id,score_given,score_maximum",
+            rows,
         )
-        .unwrap();
-        p.to_string_lossy().into_owned()
     };
     let empty = logical_dump(&l)
         .into_iter()
