@@ -1065,6 +1065,14 @@ fn no_signature_nonce_consumer_secret_or_service_key_reaches_the_ledger_or_the_o
         printed.contains("canvas-key"),
         "the reports were captured: {printed}"
     );
+    // --store-secrets put the dump's consumer secret in the platform's keyring
+    // entry: launches signed with the old secret no longer verify.
+    let r = import(&l, &[&fixture("launches.json"), "--dry-run"]);
+    assert!(
+        r.notes().iter().any(|n| n.contains("signature mismatch")),
+        "{:?}",
+        r.notes()
+    );
 }
 
 #[test]
