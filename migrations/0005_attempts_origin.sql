@@ -1,6 +1,6 @@
 -- no-transaction
--- Passback ledger, schema version 5: who made an attempt, and CHECK constraints
--- SQLite evaluates cheaply.
+-- Passback ledger, schema version 5: who made an attempt and why it ended (a
+-- stable cause code), and CHECK constraints SQLite evaluates cheaply.
 --
 -- Attempts now record who made them: Passback itself, or another system whose
 -- log was imported (an Open edX failure: one system's try at one time, recorded
@@ -44,7 +44,10 @@ CREATE TABLE attempts_rebuilt (
     -- 'passback', or the system whose log an import read (e.g. 'open-edx').
     origin             TEXT NOT NULL DEFAULT 'passback',
     -- The import batch that recorded another system's attempt (read only by undo).
-    batch_ref          INTEGER
+    batch_ref          INTEGER,
+    -- Why it ended as it did: a stable code (`signature_rejected`, `rate_limited`,
+    -- `unknown_sourcedid`, …) beside the human description; NULL while in flight.
+    cause              TEXT
 ) STRICT;
 INSERT INTO attempts_rebuilt (id, grade_ref, activity_ref, learner_ref, operation, transport, target,
                               message_identifier, started_at, finished_at, outcome, http_status, code_major,

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::model::{AttemptOutcome, ErrorClass};
+use crate::model::{AttemptOutcome, Cause, ErrorClass};
 
 /// Largest response body a client reads (anything longer is cut and reported).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -76,6 +76,18 @@ pub struct Verdict {
     pub fix_hint: Option<String>,
     /// When to try again (transient only).
     pub retry_after: Option<Duration>,
+    /// The stable code of why (see [`Cause`]).
+    pub cause: Cause,
+}
+
+/// What an LMS said of its request budget (Canvas: `X-Rate-Limit-Remaining`,
+/// `X-Request-Cost`), so a bulk sender can slow down before being throttled.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RateBudget {
+    /// Units left in the bucket.
+    pub remaining: Option<f64>,
+    /// What this request cost.
+    pub cost: Option<f64>,
 }
 
 impl Verdict {
@@ -91,7 +103,14 @@ impl Verdict {
             description,
             fix_hint: hint.filter(|h| !h.is_empty()).map(str::to_string),
             retry_after: None,
+            cause: Cause::default_for(outcome, class),
         }
+    }
+
+    /// The same verdict with its stable cause code.
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = cause;
+        self
     }
 
     pub fn is_success(&self) -> bool {
@@ -106,6 +125,7 @@ impl Verdict {
             description,
             Some("Nothing was sent; fix the input and try again."),
         )
+        .with_cause(Cause::InvalidRequest)
     }
 }
 

@@ -342,6 +342,171 @@ impl ErrorClass {
     }
 }
 
+/// Why an attempt ended as it did: a stable code beside the human description,
+/// which summaries, the window and audits group by. New codes may be added; a
+/// code's meaning never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The LMS confirmed.
+    Ok,
+    /// The LMS accepted the request for later processing.
+    Processing,
+    // transient
+    /// HTTP 5xx.
+    ServerError,
+    /// HTTP 429, or Canvas's `403 Forbidden (Rate Limit Exceeded)`.
+    RateLimited,
+    /// No answer in time.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    ConnectionFailed,
+    /// The answer was cut off or malformed XML.
+    MalformedAnswer,
+    /// The answer names another request (`imsx_messageRefIdentifier`).
+    MismatchedAnswer,
+    /// The LMS said to try again later (e.g. Canvas `no_submission_created`).
+    LmsBusy,
+    /// Passback stopped before the LMS answered; a read decides.
+    Interrupted,
+    // auth
+    /// The LMS rejected the OAuth signature or body hash.
+    SignatureRejected,
+    /// The LMS rejected the request time: this computer's clock is off.
+    ClockSkew,
+    /// The LMS does not know the consumer key.
+    ConsumerKeyUnknown,
+    /// The LMS saw the nonce before.
+    NonceReplayed,
+    /// Outcomes are disabled for the tool or the LMS (HTTP 403).
+    OutcomesDisabled,
+    /// LTIAAS rejected the API key.
+    ApiKeyRejected,
+    /// The LTIAAS service key (or ltik) expired: a fresh launch is needed.
+    ServiceKeyStale,
+    // permanent
+    /// The LMS does not know the `lis_result_sourcedid` (or LTIAAS user).
+    UnknownSourcedid,
+    /// The person is not (or no longer) a student in the course.
+    NotAStudent,
+    /// The course is concluded or closed for grading.
+    CourseClosed,
+    /// The assignment was deleted or unlinked from the tool.
+    AssignmentInvalid,
+    /// The assignment has no points possible.
+    NoPointsPossible,
+    /// The activity does not accept grades.
+    NotAcceptingGrades,
+    /// The LMS rejected the score value.
+    BadScore,
+    /// The LMS rejected a timestamp (submittedAt, LTIAAS score time).
+    BadTimestamp,
+    /// The LMS rejected the Content-Type.
+    ContentType,
+    /// The LMS answered with a redirect (never followed for signed requests).
+    Redirected,
+    /// The URL did not answer like an outcome service (HTML page, 404).
+    NotAnOutcomeService,
+    /// The LMS's answer contradicts itself (e.g. success with an error status).
+    ContradictoryAnswer,
+    /// The request could not be built or was refused as invalid.
+    InvalidRequest,
+    /// The LMS refused with words Passback does not recognise.
+    LmsRefused,
+    /// Nothing more specific is known.
+    Unknown,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Ok => "ok",
+            Cause::Processing => "processing",
+            Cause::ServerError => "server_error",
+            Cause::RateLimited => "rate_limited",
+            Cause::Timeout => "timeout",
+            Cause::ConnectionFailed => "connection_failed",
+            Cause::MalformedAnswer => "malformed_answer",
+            Cause::MismatchedAnswer => "mismatched_answer",
+            Cause::LmsBusy => "lms_busy",
+            Cause::Interrupted => "interrupted",
+            Cause::SignatureRejected => "signature_rejected",
+            Cause::ClockSkew => "clock_skew",
+            Cause::ConsumerKeyUnknown => "consumer_key_unknown",
+            Cause::NonceReplayed => "nonce_replayed",
+            Cause::OutcomesDisabled => "outcomes_disabled",
+            Cause::ApiKeyRejected => "api_key_rejected",
+            Cause::ServiceKeyStale => "service_key_stale",
+            Cause::UnknownSourcedid => "unknown_sourcedid",
+            Cause::NotAStudent => "not_a_student",
+            Cause::CourseClosed => "course_closed",
+            Cause::AssignmentInvalid => "assignment_invalid",
+            Cause::NoPointsPossible => "no_points_possible",
+            Cause::NotAcceptingGrades => "not_accepting_grades",
+            Cause::BadScore => "bad_score",
+            Cause::BadTimestamp => "bad_timestamp",
+            Cause::ContentType => "content_type",
+            Cause::Redirected => "redirected",
+            Cause::NotAnOutcomeService => "not_an_outcome_service",
+            Cause::ContradictoryAnswer => "contradictory_answer",
+            Cause::InvalidRequest => "invalid_request",
+            Cause::LmsRefused => "lms_refused",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    pub const ALL: [Cause; 32] = [
+        Cause::Ok,
+        Cause::Processing,
+        Cause::ServerError,
+        Cause::RateLimited,
+        Cause::Timeout,
+        Cause::ConnectionFailed,
+        Cause::MalformedAnswer,
+        Cause::MismatchedAnswer,
+        Cause::LmsBusy,
+        Cause::Interrupted,
+        Cause::SignatureRejected,
+        Cause::ClockSkew,
+        Cause::ConsumerKeyUnknown,
+        Cause::NonceReplayed,
+        Cause::OutcomesDisabled,
+        Cause::ApiKeyRejected,
+        Cause::ServiceKeyStale,
+        Cause::UnknownSourcedid,
+        Cause::NotAStudent,
+        Cause::CourseClosed,
+        Cause::AssignmentInvalid,
+        Cause::NoPointsPossible,
+        Cause::NotAcceptingGrades,
+        Cause::BadScore,
+        Cause::BadTimestamp,
+        Cause::ContentType,
+        Cause::Redirected,
+        Cause::NotAnOutcomeService,
+        Cause::ContradictoryAnswer,
+        Cause::InvalidRequest,
+        Cause::LmsRefused,
+        Cause::Unknown,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The cause a verdict has when its protocol named none.
+    pub fn default_for(outcome: AttemptOutcome, class: Option<ErrorClass>) -> Self {
+        match (outcome, class) {
+            (AttemptOutcome::Success, _) => Cause::Ok,
+            (AttemptOutcome::Processing, _) => Cause::Processing,
+            (AttemptOutcome::Pending, _) => Cause::Interrupted,
+            (_, Some(ErrorClass::Transient)) => Cause::ServerError,
+            (_, Some(ErrorClass::Auth)) => Cause::SignatureRejected,
+            _ => Cause::Unknown,
+        }
+    }
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -401,6 +566,8 @@ pub struct AttemptResult {
     pub fix_hint: Option<String>,
     pub read_score: Option<f64>,
     pub response_excerpt: Option<String>,
+    /// The stable code of why (see [`Cause`]).
+    pub cause: Option<Cause>,
 }
 
 /// A journaled request with its result.
@@ -423,6 +590,7 @@ pub struct Attempt {
     pub read_score: Option<f64>,
     pub request_excerpt: Option<String>,
     pub response_excerpt: Option<String>,
+    pub cause: Option<Cause>,
 }
 
 /// A file read into the ledger, with what came of it.

@@ -163,6 +163,7 @@ fn attempt_result(status: &str, body: &str, pending_status: Option<u16>) -> Atte
         fix_hint: v.fix_hint,
         read_score: None,
         response_excerpt: (!body.trim().is_empty()).then(|| cut(body.trim(), EXCERPT_BYTES)),
+        cause: Some(v.cause),
     }
 }
 

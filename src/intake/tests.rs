@@ -185,6 +185,7 @@ async fn outcome_target_upsert_newest_wins_and_status_follows_attempts() {
         fix_hint: Some("re-enrol".into()),
         read_score: None,
         response_excerpt: Some("<imsx_POXEnvelopeResponse/>".into()),
+        cause: Some(crate::model::Cause::NotAStudent),
     };
     i.attempt_finished(id, &failed).await.unwrap();
     assert_eq!(
@@ -553,6 +554,7 @@ async fn run_ops(ops: Vec<Op>) -> std::result::Result<(), TestCaseError> {
                             fix_hint: None,
                             read_score: None,
                             response_excerpt: None,
+                            cause: None,
                         },
                     )
                     .await
@@ -785,6 +787,7 @@ fn failure_row(p: &PlaceOwned, score: f64, at: &str) -> Vec<Fact> {
                     fix_hint: None,
                     read_score: None,
                     response_excerpt: None,
+                    cause: Some(crate::model::Cause::ServerError),
                 },
             },
         },

@@ -64,6 +64,7 @@ fn verdict(
         description,
         fix_hint: hint.map(str::to_string),
         retry_after: None,
+        cause: crate::model::Cause::default_for(outcome, class),
     }
 }
 

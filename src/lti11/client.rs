@@ -366,6 +366,7 @@ impl OutcomeClient {
                                 .into(),
                         ),
                         retry_after: None,
+                        cause: crate::model::Cause::LmsRefused,
                     };
                 }
             }

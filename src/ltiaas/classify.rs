@@ -241,6 +241,7 @@ fn verdict(outcome: AttemptOutcome, class: Option<ErrorClass>, description: Stri
         description,
         fix_hint: (!hint.is_empty()).then(|| hint.to_string()),
         retry_after: None,
+        cause: crate::model::Cause::default_for(outcome, class),
     }
 }
 

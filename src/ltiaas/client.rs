@@ -920,6 +920,7 @@ fn shape_error(status: Option<u16>, what: &str) -> Verdict {
                 .into(),
         ),
         retry_after: None,
+        cause: crate::model::Cause::NotAnOutcomeService,
     }
 }
 

@@ -373,10 +373,10 @@ impl Store {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
                    started_at, finished_at, outcome, http_status, code_major, description, error_class, fix_hint,
-                   read_score, response_excerpt, origin, batch_ref)
+                   read_score, response_excerpt, origin, batch_ref, cause)
                  SELECT g.id, k.column1, k.column2, k.column4, k.column5, k.column6, k.column7, k.column7,
                         k.column8, k.column9, k.column10, k.column11, k.column12, k.column13, k.column14,
-                        k.column15, k.column16, k.column17 FROM (",
+                        k.column15, k.column16, k.column17, k.column18 FROM (",
             );
             q.push_values(chunk, |mut b, i| {
                 let a = &rows[*i];
@@ -397,7 +397,8 @@ impl Store {
                     .push_bind(r.read_score)
                     .push_bind(r.response_excerpt.clone())
                     .push_bind(a.origin)
-                    .push_bind(a.batch_ref);
+                    .push_bind(a.batch_ref)
+                    .push_bind(r.cause.map(crate::model::Cause::as_str));
             });
             q.push(
                 ") AS k JOIN grades g ON g.activity_ref = k.column1 AND g.learner_ref = k.column2

@@ -32,6 +32,10 @@ fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
         read_score: r.try_get("read_score")?,
         request_excerpt: r.try_get("request_excerpt")?,
         response_excerpt: r.try_get("response_excerpt")?,
+        cause: r
+            .try_get::<Option<String>, _>("cause")?
+            .as_deref()
+            .and_then(crate::model::Cause::parse),
     })
 }
 
@@ -62,7 +66,7 @@ impl Store {
     pub async fn finish_attempt(conn: &mut SqliteConnection, id: i64, r: &AttemptResult) -> Result<()> {
         let done = sqlx::query(
             "UPDATE attempts SET finished_at = ?, outcome = ?, http_status = ?, code_major = ?, description = ?,
-               error_class = ?, fix_hint = ?, read_score = ?, response_excerpt = ?
+               error_class = ?, fix_hint = ?, read_score = ?, response_excerpt = ?, cause = ?
              WHERE id = ? AND finished_at IS NULL",
         )
         .bind(now_rfc3339())
@@ -74,6 +78,7 @@ impl Store {
         .bind(&r.fix_hint)
         .bind(r.read_score)
         .bind(&r.response_excerpt)
+        .bind(r.cause.map(crate::model::Cause::as_str))
         .bind(id)
         .execute(&mut *conn)
         .await?;

@@ -69,6 +69,7 @@ impl Transport for OutcomeTransport<'_> {
             http_status: answer.http_status,
             response_excerpt: answer.response_excerpt,
             output: None,
+            budget: Default::default(),
         }
     }
 }

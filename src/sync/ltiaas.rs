@@ -135,5 +135,6 @@ fn into_answer<T>(answer: ApiAnswer<T>, found: Option<ResultScore>) -> Answer<Re
         read_score: found.as_ref().and_then(|r| r.result_score),
         response_excerpt: answer.response_excerpt,
         output: found,
+        budget: Default::default(),
     }
 }

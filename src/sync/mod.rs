@@ -76,6 +76,8 @@ pub struct Answer<O> {
     pub response_excerpt: Option<String>,
     /// What else a transport returns (an LTIAAS read: the result record).
     pub output: Option<O>,
+    /// What the LMS said of its request budget, if anything.
+    pub budget: crate::http::RateBudget,
 }
 
 /// A request kind a transport can attempt again and again, each time afresh.
@@ -172,6 +174,7 @@ pub async fn send<T: Transport>(
                     fix_hint: verdict.fix_hint.clone(),
                     read_score: answer.read_score,
                     response_excerpt: answer.response_excerpt.clone(),
+                    cause: Some(verdict.cause),
                 },
             )
             .await?;
