@@ -47,7 +47,10 @@ CREATE TABLE attempts_rebuilt (
     batch_ref          INTEGER,
     -- Why it ended as it did: a stable code (`signature_rejected`, `rate_limited`,
     -- `unknown_sourcedid`, …) beside the human description; NULL while in flight.
-    cause              TEXT
+    cause              TEXT,
+    -- The process that sent it (`pid@host`), so one that died mid-request is
+    -- told from one still running.
+    run_id             TEXT
 ) STRICT;
 INSERT INTO attempts_rebuilt (id, grade_ref, activity_ref, learner_ref, operation, transport, target,
                               message_identifier, started_at, finished_at, outcome, http_status, code_major,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// `app` is the facade and may use everything.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
+    ("failpoint", &[]),
     ("model", &[]),
     ("progress", &[]),
     ("http", &["error", "model"]),
@@ -29,7 +30,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "sync",
         &[
-            "error", "http", "intake", "lti11", "ltiaas", "model", "progress", "store",
+            "error",
+            "failpoint",
+            "http",
+            "intake",
+            "lti11",
+            "ltiaas",
+            "model",
+            "progress",
+            "status",
+            "store",
         ],
     ),
 ];

@@ -64,6 +64,18 @@ impl TransportError {
             TransportError::Other(scrub(&error_chain(e)))
         }
     }
+
+    /// The stable cause of a transport failure: [`Cause::Timeout`] when no answer
+    /// came in time (including a body that stopped arriving), else
+    /// [`Cause::ConnectionFailed`].
+    pub fn cause(&self) -> Cause {
+        match self {
+            TransportError::Timeout => Cause::Timeout,
+            TransportError::Connect(_) => Cause::ConnectionFailed,
+            TransportError::Other(e) if e.to_ascii_lowercase().contains("timed out") => Cause::Timeout,
+            TransportError::Other(_) => Cause::ConnectionFailed,
+        }
+    }
 }
 
 /// The verdict on one attempt, whatever the protocol.
@@ -88,6 +100,62 @@ pub struct RateBudget {
     pub remaining: Option<f64>,
     /// What this request cost.
     pub cost: Option<f64>,
+}
+
+/// Canvas's header for the units left in its request bucket.
+pub const RATE_LIMIT_REMAINING_HEADER: &str = "x-rate-limit-remaining";
+/// Canvas's header for what one request cost.
+pub const REQUEST_COST_HEADER: &str = "x-request-cost";
+
+/// How long to wait when throttled without a `Retry-After` and without budget
+/// headers (a 429 from a server that says nothing more).
+pub const RATE_LIMIT_DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long to wait when throttled without a `Retry-After` but with budget
+/// headers (Canvas's leaky bucket drains continuously, about 10 units a second,
+/// so a few seconds free enough room for the next requests).
+pub const BUDGET_THROTTLE_DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+impl RateBudget {
+    /// Read `X-Rate-Limit-Remaining` and `X-Request-Cost` (header names are
+    /// case-insensitive; values are floats; unreadable or non-finite values are
+    /// ignored).
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        };
+        Self {
+            remaining: num(RATE_LIMIT_REMAINING_HEADER),
+            cost: num(REQUEST_COST_HEADER),
+        }
+    }
+
+    /// The LMS said its bucket is empty (`X-Rate-Limit-Remaining` ≤ 0).
+    pub fn is_exhausted(&self) -> bool {
+        self.remaining.is_some_and(|r| r <= 0.0)
+    }
+}
+
+/// Whether a body says `Rate Limit Exceeded` (any case), as Canvas's throttling
+/// `403 Forbidden (Rate Limit Exceeded)` does.
+pub fn says_rate_limit_exceeded(body: &[u8]) -> bool {
+    const WORDS: &[u8] = b"rate limit exceeded";
+    body.windows(WORDS.len()).any(|w| w.eq_ignore_ascii_case(WORDS))
+}
+
+/// How long to wait after being throttled: the `Retry-After` the LMS sent, else
+/// [`BUDGET_THROTTLE_DEFAULT_WAIT`] when it reported a request budget, else
+/// [`RATE_LIMIT_DEFAULT_WAIT`].
+pub fn throttle_wait(retry_after: Option<Duration>, budget: &RateBudget) -> Duration {
+    match retry_after {
+        Some(d) => d,
+        None if budget.remaining.is_some() => BUDGET_THROTTLE_DEFAULT_WAIT,
+        None => RATE_LIMIT_DEFAULT_WAIT,
+    }
 }
 
 impl Verdict {
@@ -237,6 +305,68 @@ pub fn format_http_date(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
 }
 
+/// A loopback HTTP server for the protocol clients' tests: one canned answer per
+/// connection, in order, each built from the request body (to echo identifiers).
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    pub type Answer = Box<dyn Fn(&str) -> String + Send>;
+
+    /// Start serving `answers` (one per connection) and return `http://127.0.0.1:PORT`.
+    pub fn serve(answers: Vec<Answer>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let Ok(read_half) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(read_half);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        len = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let _ = stream.write_all(answer(&String::from_utf8_lossy(&body)).as_bytes());
+                let _ = stream.flush();
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// A whole HTTP/1.1 response (`Connection: close`).
+    pub fn response(status_line: &str, headers: &[(&str, &str)], body: &str) -> String {
+        let mut s = format!(
+            "HTTP/1.1 {status_line}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            s.push_str(&format!("{name}: {value}\r\n"));
+        }
+        s.push_str("\r\n");
+        s.push_str(body);
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +403,77 @@ mod tests {
         assert_eq!(parse_retry_after(&d, now), Some(Duration::from_secs(90)));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_http_date(&format_http_date(now)), Some(now));
+    }
+
+    #[test]
+    fn budgets_are_read_from_headers_case_insensitively() {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-rate-limit-remaining"),
+            HeaderValue::from_static(" 599.25 "),
+        );
+        h.insert(
+            HeaderName::from_bytes(b"X-Request-Cost").unwrap(),
+            HeaderValue::from_static("0.75"),
+        );
+        let b = RateBudget::from_headers(&h);
+        assert_eq!(b.remaining, Some(599.25));
+        assert_eq!(b.cost, Some(0.75));
+        assert!(!b.is_exhausted());
+        for (v, exhausted) in [("0", true), ("0.0", true), ("-3.5", true), ("0.01", false)] {
+            h.insert(
+                HeaderName::from_static("x-rate-limit-remaining"),
+                HeaderValue::from_str(v).unwrap(),
+            );
+            assert_eq!(RateBudget::from_headers(&h).is_exhausted(), exhausted, "{v}");
+        }
+        h.insert(
+            HeaderName::from_static("x-request-cost"),
+            HeaderValue::from_static("lots"),
+        );
+        h.insert(
+            HeaderName::from_static("x-rate-limit-remaining"),
+            HeaderValue::from_static("NaN"),
+        );
+        assert_eq!(RateBudget::from_headers(&h), RateBudget::default());
+        assert_eq!(RateBudget::from_headers(&HeaderMap::new()), RateBudget::default());
+    }
+
+    #[test]
+    fn throttling_words_and_waits() {
+        assert!(says_rate_limit_exceeded(b"403 Forbidden (Rate Limit Exceeded)\n"));
+        assert!(says_rate_limit_exceeded(b"{\"message\":\"RATE LIMIT EXCEEDED\"}"));
+        assert!(!says_rate_limit_exceeded(b"403 Forbidden"));
+        assert!(!says_rate_limit_exceeded(b""));
+        let none = RateBudget::default();
+        let spent = RateBudget {
+            remaining: Some(0.0),
+            cost: None,
+        };
+        assert_eq!(
+            throttle_wait(Some(Duration::from_secs(7)), &spent),
+            Duration::from_secs(7)
+        );
+        assert_eq!(throttle_wait(None, &spent), BUDGET_THROTTLE_DEFAULT_WAIT);
+        assert_eq!(throttle_wait(None, &none), RATE_LIMIT_DEFAULT_WAIT);
+    }
+
+    #[test]
+    fn transport_causes() {
+        assert_eq!(TransportError::Timeout.cause(), Cause::Timeout);
+        assert_eq!(
+            TransportError::Connect("refused".into()).cause(),
+            Cause::ConnectionFailed
+        );
+        assert_eq!(
+            TransportError::Other("the answer broke off: timed out reading the answer".into()).cause(),
+            Cause::Timeout
+        );
+        assert_eq!(
+            TransportError::Other("connection reset by peer".into()).cause(),
+            Cause::ConnectionFailed
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod error;
+pub mod failpoint;
 pub mod http;
 pub mod import;
 pub mod intake;

@@ -252,6 +252,13 @@ pub struct GradeRow {
     pub status: GradeStatus,
     /// Why the status is what it is (last error description, or what is missing).
     pub status_detail: Option<String>,
+    /// What the LMS was last seen to hold, on the 0–1 scale (`null`: no grade there,
+    /// or never seen: see `lms_seen_at`).
+    pub lms_score: Option<f64>,
+    /// When the LMS value was seen (a read, or a gradebook export's time); `null`: never.
+    pub lms_seen_at: Option<String>,
+    /// Where it was seen: `read`, or the gradebook export's file name.
+    pub lms_source: Option<String>,
 }
 
 /// A row of the activities listing, with grade counts.
@@ -316,7 +323,7 @@ impl AttemptOperation {
 }
 
 /// Why an attempt failed, which decides what happens next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     Transient,
@@ -668,6 +675,7 @@ pub struct AttemptFact {
     pub operation: AttemptOperation,
     pub outcome: AttemptOutcome,
     pub error_class: Option<ErrorClass>,
+    pub cause: Option<Cause>,
     pub description: Option<String>,
     /// When the attempt finished (started, while in flight), RFC 3339 UTC.
     pub at: String,
@@ -694,6 +702,9 @@ pub struct GradeFacts {
     pub role: Role,
     /// The current version's score on the 0–1 scale.
     pub score: f64,
+    /// What the assignment is worth: the activity's points possible, else the
+    /// grade's maximum (how the LMS rounds, see [`crate::status::same_score`]).
+    pub points: f64,
     /// The last attempt for the current version, reads in flight left out.
     pub last_attempt: Option<AttemptFact>,
     pub last_observation: Option<Observation>,

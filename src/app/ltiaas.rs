@@ -57,7 +57,7 @@ pub struct LtiaasReport {
     pub timestamp: Option<String>,
     /// For reads: the result the LMS holds for the user (`null` = no grade).
     pub result: Option<ResultScore>,
-    /// For reads: the score the LMS holds (`null` = no grade).
+    /// For reads: the score the LMS holds on the 0–1 scale (`resultScore / resultMaximum`; `null` = no grade).
     pub read_score: Option<f64>,
     pub attempts: Vec<AttemptReport>,
 }
@@ -255,20 +255,20 @@ fn now_ms() -> i64 {
 }
 
 /// A resolved line item, or the report to return instead.
-enum Resolved {
+pub(super) enum Resolved {
     Found(String, LineItemSource),
     Failed(Box<LtiaasReport>),
 }
 
 /// An LTIAAS platform ready to call: its client and its API key.
-struct LtiaasConnection {
-    platform: Platform,
-    client: LtiaasClient,
-    api_key: String,
+pub(super) struct LtiaasConnection {
+    pub(super) platform: Platform,
+    pub(super) client: LtiaasClient,
+    pub(super) api_key: String,
 }
 
 impl Passback {
-    async fn ltiaas_connect(&self, name: &str, opts: ClientOptions) -> Result<LtiaasConnection> {
+    pub(super) async fn ltiaas_connect(&self, name: &str, opts: ClientOptions) -> Result<LtiaasConnection> {
         let platform = self.platform(name).await?;
         if platform.kind != PlatformKind::Ltiaas {
             return Err(Error::invalid(format!(
@@ -419,7 +419,7 @@ impl Passback {
     }
 
     /// The stored service key record and the key itself (from the keyring).
-    async fn ltiaas_service_auth(
+    pub(super) async fn ltiaas_service_auth(
         &self,
         conn: &LtiaasConnection,
         context_id: &str,
@@ -469,7 +469,7 @@ impl Passback {
         })
     }
 
-    async fn resolve_line_item(
+    pub(super) async fn resolve_line_item(
         &self,
         conn: &LtiaasConnection,
         auth: &LtiaasAuth,

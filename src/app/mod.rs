@@ -10,12 +10,14 @@
 //! * [`ltiaas`]: ID tokens, service keys, line items, one LTIAAS score by hand;
 //! * [`commands`]: the command list and JSON dispatch the window and the bridge share.
 
+pub mod audit;
 pub mod commands;
 pub mod grades;
 pub mod import;
 pub mod lti11;
 pub mod ltiaas;
 pub mod platforms;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 

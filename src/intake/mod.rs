@@ -258,6 +258,46 @@ impl Intake {
         Ok(())
     }
 
+    /// Open a run of `kind`: `decide` sees the runs not finished yet and says which
+    /// of them are dead (closed here) or refuses; then the new run is recorded.
+    /// One transaction, so two runs cannot both pass the check.
+    pub async fn open_run(
+        &self,
+        kind: &str,
+        decide: impl FnOnce(&[crate::store::RunRow]) -> Result<Vec<i64>>,
+    ) -> Result<i64> {
+        let mut tx = self.store.begin_immediate().await?;
+        let open = Store::open_runs(&mut tx).await?;
+        for dead in decide(&open)? {
+            Store::finish_run(&mut tx, dead, r#"{"ended":"interrupted: its process stopped"}"#).await?;
+        }
+        let id = Store::insert_run(&mut tx, kind).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Close a run with its summary (JSON).
+    pub async fn close_run(&self, id: i64, summary: &str) -> Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        Store::finish_run(&mut conn, id, summary).await
+    }
+
+    /// Close attempts a process that died left in flight (see [`journal::interrupted`]).
+    pub async fn close_interrupted(&self, attempts: &[(i64, Option<GradeKey>)]) -> Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        let finishes: Vec<journal::Finished> = attempts
+            .iter()
+            .map(|(id, key)| journal::Finished {
+                id: *id,
+                key: *key,
+                result: journal::interrupted(),
+                at: None,
+            })
+            .collect();
+        journal::record(&mut conn, &[], &finishes).await?;
+        Ok(())
+    }
+
     /// Reserve the timestamp (Unix ms) of the next LTIAAS score for (line item,
     /// user): strictly later than any reserved before.
     pub async fn reserve_score_timestamp(
@@ -406,6 +446,7 @@ impl Intake {
 const STATUS_RULES_KEY: &str = "status_rules";
 
 mod batch;
+pub mod journal;
 
 pub use batch::{
     ActivityOwned, Batch, ContextOwned, ExternalAttempt, Fact, LaunchInfo, PersonOwned, PlaceOwned, RowFacts,

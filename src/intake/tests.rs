@@ -404,6 +404,7 @@ impl Model {
                 operation: a.2,
                 outcome: a.3,
                 error_class: None,
+                cause: None,
                 description: a.4.clone(),
                 at: String::new(),
             });
@@ -420,6 +421,8 @@ impl Model {
             },
             role: self.roles.get(&(lti, user)).copied().unwrap_or(Role::Unknown),
             score,
+            // Every activity in these tests is worth 10 points (`place`).
+            points: 10.0,
             last_attempt,
             last_observation: None,
             target_unavailable: None,

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use crate::http::{TransportError, Verdict};
-use crate::model::{AttemptOutcome, ErrorClass};
+use crate::http::{RateBudget, TransportError, Verdict, throttle_wait};
+use crate::model::{AttemptOutcome, Cause, ErrorClass};
 
 /// What came back, in a transport-neutral shape.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,14 @@ pub struct Observed {
     pub clock_skew_secs: Option<i64>,
     /// The response was a redirect to this location (never followed for signed requests).
     pub redirect_to: Option<String>,
+    /// What the LMS said of its request budget (`X-Rate-Limit-Remaining`, `X-Request-Cost`).
+    pub budget: RateBudget,
+    /// The body says `Rate Limit Exceeded` (Canvas's throttling 403).
+    pub says_rate_limited: bool,
+    /// The request's `imsx_messageIdentifier` (unset: nothing to compare).
+    pub expected_message_identifier: Option<String>,
+    /// The response's `imsx_messageRefIdentifier`, if it carried one.
+    pub message_ref_identifier: Option<String>,
 }
 
 /// Clock skew beyond this is reported as the likely cause of an auth failure.
@@ -55,6 +63,7 @@ fn describe_skew(skew: i64) -> String {
 fn verdict(
     outcome: AttemptOutcome,
     class: Option<ErrorClass>,
+    cause: Cause,
     description: String,
     hint: Option<&str>,
 ) -> Verdict {
@@ -64,126 +73,201 @@ fn verdict(
         description,
         fix_hint: hint.map(str::to_string),
         retry_after: None,
-        cause: crate::model::Cause::default_for(outcome, class),
+        cause,
     }
 }
 
-/// Canvas `ext_canvas_error_code` → (class, hint).
-fn canvas_code(code: &str) -> Option<(ErrorClass, &'static str)> {
+/// How the LMS judged one refusal: class, cause, hint.
+type Judgement = (ErrorClass, Cause, &'static str);
+
+/// Canvas `ext_canvas_error_code` → (class, cause, hint).
+fn canvas_code(code: &str) -> Option<Judgement> {
     use ErrorClass::*;
     Some(match code {
         "sourcedid_invalid" => (
             Permanent,
+            Cause::UnknownSourcedid,
             "The LMS does not know this lis_result_sourcedid: the learner must launch the activity again so a fresh one is captured.",
         ),
         "signature_invalid" => (
             Permanent,
+            Cause::UnknownSourcedid,
             "The sourcedid's own signature is invalid (it was altered or belongs to another tool): capture it again from a fresh launch.",
         ),
+        // Canvas: the sourcedid belongs to another tool than the one that signed.
         "tool_invalid" => (
             Permanent,
+            Cause::AssignmentInvalid,
             "The LMS no longer has this tool installed: reinstall or reconfigure the tool in the course, then relaunch.",
         ),
-        "course_invalid" => (Permanent, "The course no longer exists in the LMS."),
+        "course_invalid" => (
+            Permanent,
+            Cause::CourseClosed,
+            "The course no longer exists in the LMS.",
+        ),
         "user_not_in_course" => (
             Permanent,
+            Cause::NotAStudent,
             "The learner is no longer enrolled in the course: re-enrol them or leave this grade unsent.",
         ),
         "assignment_invalid" => (
             Permanent,
+            Cause::AssignmentInvalid,
             "The assignment was deleted in the LMS: recreate it and have learners launch it again.",
         ),
         "assignment_tool_mismatch" => (
             Permanent,
+            Cause::AssignmentInvalid,
             "The assignment is no longer linked to this tool: fix the assignment's external tool setting.",
         ),
         "course_not_available" => (
             Permanent,
+            Cause::CourseClosed,
             "The course is concluded or the enrolment inactive; the LMS blocks grade writes. Ask the LMS admin to reopen it.",
         ),
         "no_parseable_result_score" | "no_parseable_result_total_score" | "bad_score" | "no_score" => (
             Permanent,
+            Cause::BadScore,
             "The LMS rejected the score value: check the local grade (0 to maximum) and send again.",
         ),
         "timestamp_not_parseable" | "timestamp_in_future" => (
             Permanent,
+            Cause::BadTimestamp,
             "The LMS rejected submittedAt: check the submission time and this computer's clock.",
         ),
         "no_points_possible" => (
             Permanent,
+            Cause::NoPointsPossible,
             "The assignment has no points possible: the instructor must set points in the LMS, then send again.",
         ),
         "no_submission_created" => (
             Transient,
+            Cause::LmsBusy,
             "The LMS failed to create the submission; this is usually temporary. Send again later.",
         ),
         _ => return None,
     })
 }
 
-/// Description text → (class, hint) for LMSs without error codes (Moodle, Sakai).
-fn by_description(desc: &str) -> Option<(ErrorClass, &'static str)> {
+/// Description text → (class, cause, hint) for LMSs without error codes (Moodle, Sakai).
+fn by_description(desc: &str) -> Option<Judgement> {
     use ErrorClass::*;
     let d = desc.to_ascii_lowercase();
     let has = |s: &str| d.contains(s);
-    Some(
-        if has("signature") || has("body hash") || has("oauth_body_hash") || has("no.validate") {
-            (
-                Auth,
-                "The LMS could not verify the request's signature: check the consumer key and secret for this platform (and this computer's clock).",
-            )
-        } else if has("consumer key") {
-            (
-                Auth,
-                "The LMS does not recognise the consumer key: check the platform's consumer key.",
-            )
-        } else if has("timestamp") {
-            (
-                Auth,
-                "The LMS rejected the request time: check this computer's clock.",
-            )
-        } else if has("nonce") {
-            (
-                Auth,
-                "The LMS saw this request's nonce before; send again (Passback signs every attempt afresh).",
-            )
-        } else if has("sourcedid") || has("unknown") && has("result") {
-            (
-                Permanent,
-                "The LMS does not accept this lis_result_sourcedid: the learner must launch the activity again.",
-            )
-        } else if has("not between")
-            || has("out of range")
-            || has("must be numeric")
-            || has("score") && has("invalid")
-        {
-            (
-                Permanent,
-                "The LMS rejected the score value: check the local grade and send again.",
-            )
-        } else if has("does not accept grades") || has("not accept") {
-            (
-                Permanent,
-                "The activity is not set to accept grades in the LMS: the instructor must enable grading for the tool.",
-            )
-        } else if has("no longer in course") || has("not enrolled") || has("not a student") {
-            (Permanent, "The learner is no longer enrolled in the course.")
-        } else if has("concluded") || has("not available") || has("closed") {
-            (
-                Permanent,
-                "The course is closed for grading: ask the LMS admin to reopen it.",
-            )
-        } else if has("no points possible") {
-            (
-                Permanent,
-                "The assignment has no points possible: the instructor must set points in the LMS.",
-            )
-        } else if has("content type") || has("content-type") {
-            (Permanent, "The LMS rejected the request's Content-Type.")
-        } else {
-            return None;
-        },
-    )
+    // Sakai wraps every OAuth problem in "Could not validate the OAuth signature
+    // for KEY: <reason>", so the precise reasons are looked for before "signature".
+    Some(if has("nonce") {
+        (
+            Auth,
+            Cause::NonceReplayed,
+            "The LMS saw this request's nonce before; send again (Passback signs every attempt afresh).",
+        )
+    } else if has("timestamp") {
+        (
+            Auth,
+            Cause::ClockSkew,
+            "The LMS rejected the request time: check this computer's clock.",
+        )
+    } else if (has("consumer key") || has("consumer_key"))
+        && (has("unknown")
+            || has("not found")
+            || has("incorrect")
+            || has("invalid")
+            || has("not recogni")
+            || has("no such"))
+    {
+        (
+            Auth,
+            Cause::ConsumerKeyUnknown,
+            "The LMS does not recognise the consumer key: check the platform's consumer key.",
+        )
+    } else if has("signature") || has("body hash") || has("oauth_body_hash") || has("no.validate") {
+        (
+            Auth,
+            Cause::SignatureRejected,
+            "The LMS could not verify the request's signature: check the consumer key and secret for this platform (and this computer's clock).",
+        )
+    } else if has("consumer key") {
+        (
+            Auth,
+            Cause::ConsumerKeyUnknown,
+            "The LMS does not recognise the consumer key: check the platform's consumer key.",
+        )
+    } else if has("content type") || has("content-type") {
+        (
+            Permanent,
+            Cause::ContentType,
+            "The LMS rejected the request's Content-Type.",
+        )
+    } else if has("sourcedid") || has("unknown") && has("result") {
+        (
+            Permanent,
+            Cause::UnknownSourcedid,
+            "The LMS does not accept this lis_result_sourcedid: the learner must launch the activity again.",
+        )
+    } else if has("not between")
+        || has("out of range")
+        || has("must be numeric")
+        || has("not a number")
+        || has("resultscore")
+        || has("score") && has("invalid")
+    {
+        (
+            Permanent,
+            Cause::BadScore,
+            "The LMS rejected the score value: check the local grade and send again.",
+        )
+    } else if has("does not accept grades") || has("not accept") {
+        (
+            Permanent,
+            Cause::NotAcceptingGrades,
+            "The activity is not set to accept grades in the LMS: the instructor must enable grading for the tool.",
+        )
+    } else if has("no longer in course") || has("not enrolled") || has("not a student") {
+        (
+            Permanent,
+            Cause::NotAStudent,
+            "The learner is no longer enrolled in the course.",
+        )
+    } else if has("concluded") || has("not available") || has("closed") {
+        (
+            Permanent,
+            Cause::CourseClosed,
+            "The course is closed for grading: ask the LMS admin to reopen it.",
+        )
+    } else if has("no points possible") {
+        (
+            Permanent,
+            Cause::NoPointsPossible,
+            "The assignment has no points possible: the instructor must set points in the LMS.",
+        )
+    } else if has("invalid xml") || has("parse xml") || has("xml content") {
+        (
+            Permanent,
+            Cause::InvalidRequest,
+            "The LMS could not read the request's XML; this is a Passback or proxy bug, report it.",
+        )
+    } else {
+        return None;
+    })
+}
+
+/// Whether the answer is throttling: a 429, or Canvas's `403 Forbidden (Rate
+/// Limit Exceeded)` (recognised by its words or by `X-Rate-Limit-Remaining` ≤ 0).
+pub fn is_throttled(o: &Observed) -> bool {
+    match o.http_status {
+        Some(429) => true,
+        Some(403) => o.says_rate_limited || o.budget.is_exhausted(),
+        _ => false,
+    }
+}
+
+/// The response names another request than the one sent.
+fn mismatched_ref(o: &Observed) -> Option<(&str, &str)> {
+    let expected = o.expected_message_identifier.as_deref()?.trim();
+    let got = o.message_ref_identifier.as_deref()?.trim();
+    (!expected.is_empty() && !got.is_empty() && !got.eq_ignore_ascii_case(expected))
+        .then_some((expected, got))
 }
 
 /// Decide the outcome of one attempt.
@@ -206,7 +290,7 @@ pub fn classify(o: &Observed) -> Verdict {
                 "The connection broke before the LMS answered; Passback will retry. The grade is not marked sent.",
             ),
         };
-        return verdict(Out::Error, Some(Transient), desc, Some(hint));
+        return verdict(Out::Error, Some(Transient), t.cause(), desc, Some(hint));
     }
     let status = o.http_status.unwrap_or(0);
     let lms_words = o.description.clone().filter(|d| !d.trim().is_empty());
@@ -215,26 +299,41 @@ pub fn classify(o: &Observed) -> Verdict {
         return verdict(
             Out::Error,
             Some(Permanent),
+            Cause::Redirected,
             format!("the LMS answered HTTP {status} redirecting to {loc}"),
             Some(
                 "Signed requests are never sent on to a redirect target. If the LMS moved, update the outcome URL (a fresh launch captures it).",
             ),
         );
     }
-    if status == 429 {
+    if is_throttled(o) {
+        let description = if status == 429 {
+            lms_words.unwrap_or_else(|| "the LMS is rate limiting requests (HTTP 429)".into())
+        } else {
+            match o.budget.remaining {
+                Some(left) => format!(
+                    "the LMS is throttling requests (HTTP 403 Rate Limit Exceeded; request budget left: {left})"
+                ),
+                None => "the LMS is throttling requests (HTTP 403 Rate Limit Exceeded)".into(),
+            }
+        };
         let mut slow_down = verdict(
             Out::Error,
             Some(Transient),
-            lms_words.unwrap_or_else(|| "the LMS is rate limiting requests (HTTP 429)".into()),
-            Some("The LMS asked Passback to slow down; it will wait as told and retry."),
+            Cause::RateLimited,
+            description,
+            Some(
+                "The LMS asked Passback to slow down (its request budget is spent); Passback waits and retries. The grade is not marked sent.",
+            ),
         );
-        slow_down.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
+        slow_down.retry_after = Some(throttle_wait(o.retry_after, &o.budget));
         return slow_down;
     }
     if status >= 500 {
         let mut server_error = verdict(
             Out::Error,
             Some(Transient),
+            Cause::ServerError,
             match (&lms_words, &o.body_problem) {
                 (Some(d), _) => format!("HTTP {status}: {d}"),
                 (None, Some(p)) => format!("HTTP {status}: {p}"),
@@ -258,6 +357,7 @@ pub fn classify(o: &Observed) -> Verdict {
             return verdict(
                 Out::Failure,
                 Some(Auth),
+                Cause::ClockSkew,
                 format!("{desc} ({})", describe_skew(s)),
                 Some(&format!(
                     "Clock skew: {}; LMSs reject signatures more than 90 minutes off. Set the system clock (enable NTP), then send again.",
@@ -265,21 +365,39 @@ pub fn classify(o: &Observed) -> Verdict {
                 )),
             );
         }
-        let hint = if lower.contains("timestamp") || lower.contains("expired") {
-            "The LMS rejected the request time: check this computer's clock (enable NTP), then send again."
+        let (cause, hint) = if lower.contains("timestamp") || lower.contains("expired") {
+            (
+                Cause::ClockSkew,
+                "The LMS rejected the request time: check this computer's clock (enable NTP), then send again.",
+            )
         } else if lower.contains("nonce") {
-            "The LMS saw this nonce before. Passback signs every attempt afresh, so send again; if it repeats, check for a proxy replaying requests."
+            (
+                Cause::NonceReplayed,
+                "The LMS saw this nonce before. Passback signs every attempt afresh, so send again; if it repeats, check for a proxy replaying requests.",
+            )
+        } else if lower.contains("consumer key") || lower.contains("consumer_key") {
+            (
+                Cause::ConsumerKeyUnknown,
+                "The LMS does not recognise the consumer key: check this platform's consumer key (passback platform list).",
+            )
         } else if status == 403 {
-            "The LMS forbids this request: outcomes may be disabled for the tool or the whole LMS. Ask the LMS admin."
+            (
+                Cause::OutcomesDisabled,
+                "The LMS forbids this request: outcomes may be disabled for the tool or the whole LMS. Ask the LMS admin.",
+            )
         } else {
-            "The LMS rejected the signature: check this platform's consumer key and secret (passback platform list), and this computer's clock."
+            (
+                Cause::SignatureRejected,
+                "The LMS rejected the signature: check this platform's consumer key and secret (passback platform list), and this computer's clock.",
+            )
         };
-        return verdict(Out::Failure, Some(Auth), desc, Some(hint));
+        return verdict(Out::Failure, Some(Auth), cause, desc, Some(hint));
     }
     if status == 415 {
         return verdict(
             Out::Failure,
             Some(Permanent),
+            Cause::ContentType,
             lms_words.unwrap_or_else(|| "the LMS rejected the Content-Type (HTTP 415)".into()),
             Some("The LMS wants Content-Type application/xml; this is a Passback or proxy bug, report it."),
         );
@@ -289,6 +407,7 @@ pub fn classify(o: &Observed) -> Verdict {
             return verdict(
                 Out::Error,
                 Some(Transient),
+                Cause::MalformedAnswer,
                 format!("HTTP {status}: {problem}"),
                 Some(
                     "The LMS's answer was cut off or malformed; Passback will retry. The grade is not marked sent.",
@@ -303,26 +422,43 @@ pub fn classify(o: &Observed) -> Verdict {
         return verdict(
             Out::Error,
             Some(Permanent),
+            Cause::NotAnOutcomeService,
             format!("HTTP {status}: {problem}"),
             Some(hint),
+        );
+    }
+    if let Some((expected, got)) = mismatched_ref(o) {
+        return verdict(
+            Out::Error,
+            Some(Transient),
+            Cause::MismatchedAnswer,
+            format!(
+                "HTTP {status}: the LMS's answer names another request (imsx_messageRefIdentifier {got:?}, this request was {expected:?})"
+            ),
+            Some(
+                "The answer may belong to another request (a caching proxy or a confused LMS), so it confirms nothing; the grade is not marked sent. Passback will retry; if it repeats, read the grade back to see what the LMS holds.",
+            ),
         );
     }
     match o.code_major.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("success") if (200..300).contains(&status) => verdict(
             Out::Success,
             None,
+            Cause::Ok,
             lms_words.unwrap_or_else(|| "success".into()),
             None,
         ),
         Some("processing") if (200..300).contains(&status) => verdict(
             Out::Processing,
             None,
+            Cause::Processing,
             lms_words.unwrap_or_else(|| "accepted for processing".into()),
             Some("The LMS accepted the request but has not applied it yet; a later read will confirm it."),
         ),
         Some("success") | Some("processing") => verdict(
             Out::Failure,
             Some(Permanent),
+            Cause::ContradictoryAnswer,
             format!("HTTP {status} with codeMajor success: the LMS's answer contradicts itself"),
             Some("Treating it as not sent. Read the grade back to see what the LMS holds."),
         ),
@@ -330,16 +466,17 @@ pub fn classify(o: &Observed) -> Verdict {
             let desc = lms_words
                 .clone()
                 .unwrap_or_else(|| format!("the LMS answered codeMajor {major}"));
-            if let Some((class, hint)) = o.ext_canvas_error_code.as_deref().and_then(canvas_code) {
-                return verdict(Out::Failure, Some(class), desc, Some(hint));
+            if let Some((class, cause, hint)) = o.ext_canvas_error_code.as_deref().and_then(canvas_code) {
+                return verdict(Out::Failure, Some(class), cause, desc, Some(hint));
             }
-            if let Some((class, hint)) = lms_words.as_deref().and_then(by_description) {
-                return verdict(Out::Failure, Some(class), desc, Some(hint));
+            if let Some((class, cause, hint)) = lms_words.as_deref().and_then(by_description) {
+                return verdict(Out::Failure, Some(class), cause, desc, Some(hint));
             }
             if major == "unsupported" {
                 return verdict(
                     Out::Failure,
                     Some(Permanent),
+                    Cause::InvalidRequest,
                     desc,
                     Some("The LMS does not support this operation or an extension sent with it."),
                 );
@@ -347,6 +484,7 @@ pub fn classify(o: &Observed) -> Verdict {
             verdict(
                 Out::Failure,
                 Some(Permanent),
+                Cause::LmsRefused,
                 desc,
                 Some("The LMS refused the grade; read the description, fix the cause, then send again."),
             )
@@ -354,6 +492,11 @@ pub fn classify(o: &Observed) -> Verdict {
         None => verdict(
             Out::Error,
             Some(Permanent),
+            if (400..500).contains(&status) && status != 404 && lms_words.is_some() {
+                Cause::LmsRefused
+            } else {
+                Cause::NotAnOutcomeService
+            },
             format!("HTTP {status} without an outcome status"),
             Some("The LMS's answer had no imsx_codeMajor; check the outcome URL."),
         ),
@@ -506,5 +649,444 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(r.error_class, Some(ErrorClass::Permanent));
+    }
+
+    fn http(status: u16, desc: Option<&str>) -> Observed {
+        Observed {
+            http_status: Some(status),
+            description: desc.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    fn body_problem(status: u16, problem: &str, malformed: bool) -> Observed {
+        Observed {
+            http_status: Some(status),
+            body_problem: Some(problem.into()),
+            body_malformed: malformed,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_answer_gets_its_precise_cause() {
+        use ErrorClass::*;
+        let cases: Vec<(&str, Observed, Cause, Option<ErrorClass>)> = vec![
+            ("2xx success", pox(200, "success", "ok", None), Cause::Ok, None),
+            (
+                "processing",
+                pox(200, "processing", "", None),
+                Cause::Processing,
+                None,
+            ),
+            (
+                "timeout",
+                Observed {
+                    transport_error: Some(TransportError::Timeout),
+                    ..Default::default()
+                },
+                Cause::Timeout,
+                Some(Transient),
+            ),
+            (
+                "connect",
+                Observed {
+                    transport_error: Some(TransportError::Connect("connection refused".into())),
+                    ..Default::default()
+                },
+                Cause::ConnectionFailed,
+                Some(Transient),
+            ),
+            (
+                "reset mid-body",
+                Observed {
+                    http_status: Some(200),
+                    transport_error: Some(TransportError::Other(
+                        "the answer broke off: connection reset by peer".into(),
+                    )),
+                    ..Default::default()
+                },
+                Cause::ConnectionFailed,
+                Some(Transient),
+            ),
+            (
+                "body timed out",
+                Observed {
+                    http_status: Some(200),
+                    transport_error: Some(TransportError::Other(
+                        "the answer broke off: timed out reading the answer".into(),
+                    )),
+                    ..Default::default()
+                },
+                Cause::Timeout,
+                Some(Transient),
+            ),
+            (
+                "500",
+                body_problem(500, "not XML", false),
+                Cause::ServerError,
+                Some(Transient),
+            ),
+            ("503", http(503, None), Cause::ServerError, Some(Transient)),
+            ("429", http(429, None), Cause::RateLimited, Some(Transient)),
+            (
+                "malformed",
+                body_problem(200, "malformed XML: unexpected end", true),
+                Cause::MalformedAnswer,
+                Some(Transient),
+            ),
+            (
+                "html page",
+                body_problem(200, "response is not XML; it starts with: \"<html>\"", false),
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+            (
+                "404",
+                body_problem(404, "response is not XML", false),
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+            (
+                "404 with broken XML",
+                body_problem(404, "malformed XML", true),
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+            (
+                "redirect",
+                Observed {
+                    http_status: Some(302),
+                    redirect_to: Some("https://sso.example.edu/login".into()),
+                    ..Default::default()
+                },
+                Cause::Redirected,
+                Some(Permanent),
+            ),
+            ("415", http(415, None), Cause::ContentType, Some(Permanent)),
+            (
+                "401 signature",
+                http(401, Some("Invalid authorization header")),
+                Cause::SignatureRejected,
+                Some(Auth),
+            ),
+            (
+                "401 timestamp",
+                http(
+                    401,
+                    Some("Timestamp too old or too far in the future, request has expired"),
+                ),
+                Cause::ClockSkew,
+                Some(Auth),
+            ),
+            (
+                "401 with skew",
+                Observed {
+                    clock_skew_secs: Some(-3 * 3600),
+                    ..http(401, Some("Invalid authorization header"))
+                },
+                Cause::ClockSkew,
+                Some(Auth),
+            ),
+            (
+                "401 nonce",
+                http(401, Some("Duplicate nonce detected")),
+                Cause::NonceReplayed,
+                Some(Auth),
+            ),
+            (
+                "401 consumer key",
+                http(401, Some("Invalid consumer key")),
+                Cause::ConsumerKeyUnknown,
+                Some(Auth),
+            ),
+            ("403 plain", http(403, None), Cause::OutcomesDisabled, Some(Auth)),
+            (
+                "success with 422",
+                pox(422, "success", "", None),
+                Cause::ContradictoryAnswer,
+                Some(Permanent),
+            ),
+            (
+                "unsupported",
+                pox(200, "unsupported", "Operation not supported", None),
+                Cause::InvalidRequest,
+                Some(Permanent),
+            ),
+            (
+                "unknown words",
+                pox(200, "failure", "Something odd happened", None),
+                Cause::LmsRefused,
+                Some(Permanent),
+            ),
+            (
+                "no codeMajor, JSON words on 400",
+                http(400, Some("bad request")),
+                Cause::LmsRefused,
+                Some(Permanent),
+            ),
+            (
+                "no codeMajor at all",
+                http(200, None),
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+        ];
+        for (name, o, cause, class) in cases {
+            let v = classify(&o);
+            assert_eq!(v.cause, cause, "{name}: {v:?}");
+            assert_eq!(v.error_class, class, "{name}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn canvas_codes_name_their_cause() {
+        use ErrorClass::*;
+        for (code, cause, class) in [
+            ("sourcedid_invalid", Cause::UnknownSourcedid, Permanent),
+            ("signature_invalid", Cause::UnknownSourcedid, Permanent),
+            ("user_not_in_course", Cause::NotAStudent, Permanent),
+            ("course_not_available", Cause::CourseClosed, Permanent),
+            ("course_invalid", Cause::CourseClosed, Permanent),
+            ("assignment_invalid", Cause::AssignmentInvalid, Permanent),
+            ("assignment_tool_mismatch", Cause::AssignmentInvalid, Permanent),
+            ("tool_invalid", Cause::AssignmentInvalid, Permanent),
+            ("no_points_possible", Cause::NoPointsPossible, Permanent),
+            ("bad_score", Cause::BadScore, Permanent),
+            ("no_score", Cause::BadScore, Permanent),
+            ("no_parseable_result_score", Cause::BadScore, Permanent),
+            ("no_parseable_result_total_score", Cause::BadScore, Permanent),
+            ("timestamp_not_parseable", Cause::BadTimestamp, Permanent),
+            ("timestamp_in_future", Cause::BadTimestamp, Permanent),
+            ("no_submission_created", Cause::LmsBusy, Transient),
+            ("something_new", Cause::LmsRefused, Permanent),
+        ] {
+            let v = classify(&pox(422, "failure", "whatever Canvas said", Some(code)));
+            assert_eq!(v.outcome, AttemptOutcome::Failure, "{code}");
+            assert_eq!(v.cause, cause, "{code}");
+            assert_eq!(v.error_class, Some(class), "{code}");
+        }
+    }
+
+    #[test]
+    fn moodle_and_sakai_words_name_their_cause() {
+        use ErrorClass::*;
+        for (words, cause, class) in [
+            // Moodle (mod/lti/servicelib.php)
+            ("Message signature not valid", Cause::SignatureRejected, Auth),
+            ("Consumer key is incorrect.", Cause::ConsumerKeyUnknown, Auth),
+            ("SourcedId hash not valid", Cause::UnknownSourcedid, Permanent),
+            (
+                "User is not enrolled in the course",
+                Cause::NotAStudent,
+                Permanent,
+            ),
+            (
+                "Tool does not accept grades",
+                Cause::NotAcceptingGrades,
+                Permanent,
+            ),
+            ("Score must be numeric", Cause::BadScore, Permanent),
+            ("Score not between 0.0 and 1.0", Cause::BadScore, Permanent),
+            ("Invalid XML content", Cause::InvalidRequest, Permanent),
+            // Sakai
+            (
+                "Invalid POX request: Body hash does not match header",
+                Cause::SignatureRejected,
+                Auth,
+            ),
+            (
+                "Could not validate the OAuth signature for key1: OAuth signature does not match",
+                Cause::SignatureRejected,
+                Auth,
+            ),
+            (
+                "Could not validate the OAuth signature for key1: oauth_timestamp is 7300 seconds behind the server clock (allowed: 5400 seconds either way)",
+                Cause::ClockSkew,
+                Auth,
+            ),
+            (
+                "Could not validate the OAuth signature for key1: oauth_nonce has already been used (duplicate nonce)",
+                Cause::NonceReplayed,
+                Auth,
+            ),
+            (
+                "Could not validate the OAuth signature for key1: unknown oauth_consumer_key \"key1\"",
+                Cause::ConsumerKeyUnknown,
+                Auth,
+            ),
+            (
+                "Invalid POX request: Content Type must be application/xml (got text/plain)",
+                Cause::ContentType,
+                Permanent,
+            ),
+            (
+                "Invalid sourcedid: not recognised by this site",
+                Cause::UnknownSourcedid,
+                Permanent,
+            ),
+            (
+                "Unable to store grade: user is not enrolled in the site",
+                Cause::NotAStudent,
+                Permanent,
+            ),
+            (
+                "Unable to store grade: the site is closed",
+                Cause::CourseClosed,
+                Permanent,
+            ),
+            (
+                "Unable to store grade: the assignment does not accept grades",
+                Cause::NotAcceptingGrades,
+                Permanent,
+            ),
+            (
+                "Unable to store grade: Grade is not a number: abc",
+                Cause::BadScore,
+                Permanent,
+            ),
+            (
+                "Unable to store grade: Grade out of range: 1.5",
+                Cause::BadScore,
+                Permanent,
+            ),
+            (
+                "Missing required data: result_resultscore_textstring",
+                Cause::BadScore,
+                Permanent,
+            ),
+            (
+                "Invalid POX request: Could not parse XML: unexpected end",
+                Cause::InvalidRequest,
+                Permanent,
+            ),
+            ("Course has concluded", Cause::CourseClosed, Permanent),
+            (
+                "Assignment has no points possible",
+                Cause::NoPointsPossible,
+                Permanent,
+            ),
+        ] {
+            let v = classify(&pox(200, "failure", words, None));
+            assert_eq!(v.outcome, AttemptOutcome::Failure, "{words}");
+            assert_eq!(v.cause, cause, "{words}");
+            assert_eq!(v.error_class, Some(class), "{words}");
+            assert!(v.description.contains(words), "{words}");
+        }
+    }
+
+    #[test]
+    fn canvas_throttling_403_is_rate_limiting_not_auth() {
+        let spent = RateBudget {
+            remaining: Some(0.0),
+            cost: Some(1.5),
+        };
+        for (name, o, wait) in [
+            (
+                "words and header",
+                Observed {
+                    says_rate_limited: true,
+                    budget: spent,
+                    ..http(
+                        403,
+                        Some("response is not XML; it starts with: \"403 Forbidden (Rate Limit Exceeded)\""),
+                    )
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+            (
+                "header only",
+                Observed {
+                    budget: RateBudget {
+                        remaining: Some(-2.25),
+                        cost: None,
+                    },
+                    ..http(403, None)
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+            (
+                "words only",
+                Observed {
+                    says_rate_limited: true,
+                    ..http(403, None)
+                },
+                crate::http::RATE_LIMIT_DEFAULT_WAIT,
+            ),
+            (
+                "words and Retry-After",
+                Observed {
+                    says_rate_limited: true,
+                    budget: spent,
+                    retry_after: Some(Duration::from_secs(11)),
+                    ..http(403, None)
+                },
+                Duration::from_secs(11),
+            ),
+            (
+                "newer Canvas 429 with budget",
+                Observed {
+                    budget: spent,
+                    ..http(429, None)
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+            ("plain 429", http(429, None), crate::http::RATE_LIMIT_DEFAULT_WAIT),
+        ] {
+            let v = classify(&o);
+            assert_eq!(v.outcome, AttemptOutcome::Error, "{name}");
+            assert_eq!(v.error_class, Some(ErrorClass::Transient), "{name}");
+            assert_eq!(v.cause, Cause::RateLimited, "{name}");
+            assert_eq!(v.retry_after, Some(wait), "{name}");
+        }
+        // A 403 with budget left and no such words is still a refusal.
+        let v = classify(&Observed {
+            budget: RateBudget {
+                remaining: Some(512.0),
+                cost: Some(1.0),
+            },
+            ..http(403, Some("Forbidden"))
+        });
+        assert_eq!(v.error_class, Some(ErrorClass::Auth));
+        assert_eq!(v.cause, Cause::OutcomesDisabled);
+        // Words about rate limits on other statuses do not turn them into throttling.
+        let v = classify(&Observed {
+            says_rate_limited: true,
+            ..http(401, Some("Invalid authorization header"))
+        });
+        assert_eq!(v.cause, Cause::SignatureRejected);
+    }
+
+    #[test]
+    fn an_answer_to_another_request_confirms_nothing() {
+        let mut o = pox(200, "success", "ok", None);
+        o.expected_message_identifier = Some("abc123".into());
+        o.message_ref_identifier = Some("abc123".into());
+        assert!(classify(&o).is_success());
+        o.message_ref_identifier = Some("ABC123".into());
+        assert!(classify(&o).is_success(), "hex case is not a different request");
+        o.message_ref_identifier = None;
+        assert!(classify(&o).is_success(), "no ref: nothing to compare");
+        o.message_ref_identifier = Some("zzz999".into());
+        let v = classify(&o);
+        assert!(!v.is_success());
+        assert_eq!(v.outcome, AttemptOutcome::Error);
+        assert_eq!(v.error_class, Some(ErrorClass::Transient));
+        assert_eq!(v.cause, Cause::MismatchedAnswer);
+        assert!(
+            v.description.contains("zzz999") && v.description.contains("abc123"),
+            "{}",
+            v.description
+        );
+        assert!(v.fix_hint.unwrap().contains("not marked sent"));
+        // A failure that names another request is not that request's failure either.
+        let mut f = pox(422, "failure", "x", Some("user_not_in_course"));
+        f.expected_message_identifier = Some("abc123".into());
+        f.message_ref_identifier = Some("other".into());
+        assert_eq!(classify(&f).cause, Cause::MismatchedAnswer);
+        // Without an expectation (e.g. an imported log) nothing is compared.
+        let mut g = pox(200, "success", "ok", None);
+        g.message_ref_identifier = Some("whatever".into());
+        assert!(classify(&g).is_success());
     }
 }

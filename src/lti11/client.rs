@@ -10,8 +10,9 @@ use super::oauth::{OAuthSigner, SignatureMethod};
 use super::pox::{self, PoxResponse, ReadScore, ReplaceResult};
 use crate::error::{Error, Result};
 use crate::http::{
-    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, TransportError, Verdict, build_client, cut,
-    header, is_loopback_host, parse_http_date, parse_retry_after, read_capped,
+    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, RateBudget, TransportError, Verdict,
+    build_client, cut, header, is_loopback_host, parse_http_date, parse_retry_after, read_capped,
+    says_rate_limit_exceeded,
 };
 
 /// Where an LTI 1.1 platform may be sent requests, and with what credentials.
@@ -250,6 +251,9 @@ pub struct OutcomeAnswer {
     pub read_score: Option<Option<f64>>,
     /// The first bytes of the response, for the journal.
     pub response_excerpt: Option<String>,
+    /// What the LMS said of its request budget (`X-Rate-Limit-Remaining`,
+    /// `X-Request-Cost`); empty when no answer arrived or it named none.
+    pub budget: RateBudget,
 }
 
 /// An HTTP client for outcome services (rustls, no redirects, bounded bodies).
@@ -266,6 +270,9 @@ impl OutcomeClient {
     }
 
     /// Send one signed request and judge the answer.
+    ///
+    /// An answer whose `imsx_messageRefIdentifier` names another request than
+    /// `req.message_identifier` confirms nothing (cause `mismatched_answer`).
     pub async fn execute(&self, req: &SignedOutcome, is_read: bool) -> OutcomeAnswer {
         let sent = self
             .http
@@ -275,7 +282,10 @@ impl OutcomeClient {
             .body(req.body.clone())
             .send()
             .await;
-        let mut obs = Observed::default();
+        let mut obs = Observed {
+            expected_message_identifier: Some(req.message_identifier.clone()),
+            ..Observed::default()
+        };
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -286,11 +296,13 @@ impl OutcomeClient {
                     response: None,
                     read_score: None,
                     response_excerpt: None,
+                    budget: RateBudget::default(),
                 };
             }
         };
         let status = resp.status().as_u16();
         obs.http_status = Some(status);
+        obs.budget = RateBudget::from_headers(resp.headers());
         let now = time::OffsetDateTime::now_utc();
         if let Some(d) = header(&resp, DATE).as_deref().and_then(parse_http_date) {
             obs.clock_skew_secs = Some((d - now).whole_seconds());
@@ -311,6 +323,7 @@ impl OutcomeClient {
                     response: None,
                     read_score: None,
                     response_excerpt: None,
+                    budget: obs.budget,
                 };
             }
             Err(BodyError::TooLarge(b)) => {
@@ -319,6 +332,8 @@ impl OutcomeClient {
             }
         };
         let excerpt = Some(cut(&String::from_utf8_lossy(&body), EXCERPT_BYTES));
+        // Canvas throttles with `403 Forbidden (Rate Limit Exceeded)` in plain text.
+        obs.says_rate_limited = (400..500).contains(&status) && says_rate_limit_exceeded(&body);
         let mut response = None;
         if obs.body_problem.is_none() && obs.redirect_to.is_none() {
             match pox::parse_response(&body) {
@@ -326,6 +341,7 @@ impl OutcomeClient {
                     obs.code_major = Some(p.code_major.as_str().to_string());
                     obs.description = p.description.clone();
                     obs.ext_canvas_error_code = p.ext_canvas_error_code.clone();
+                    obs.message_ref_identifier = p.message_ref_identifier.clone();
                     response = Some(p);
                 }
                 Err(e) if body.is_empty() => obs.body_problem = Some(format!("empty answer ({e})")),
@@ -366,7 +382,7 @@ impl OutcomeClient {
                                 .into(),
                         ),
                         retry_after: None,
-                        cause: crate::model::Cause::LmsRefused,
+                        cause: crate::model::Cause::MalformedAnswer,
                     };
                 }
             }
@@ -377,6 +393,7 @@ impl OutcomeClient {
             response,
             read_score,
             response_excerpt: excerpt,
+            budget: obs.budget,
         }
     }
 }
@@ -476,6 +493,205 @@ mod tests {
         assert!(
             check_extensions(&t, &r).is_err(),
             "nothing advertised, nothing sent"
+        );
+    }
+
+    /// The `imsx_messageIdentifier` of a request body.
+    fn message_id(body: &str) -> String {
+        body.split("<imsx_messageIdentifier>")
+            .nth(1)
+            .and_then(|rest| rest.split("</imsx_messageIdentifier>").next())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn moodle_answer(major: &str, desc: &str, msg_ref: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<imsx_POXEnvelopeResponse xmlns=\"http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0\"><imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_version>V1.0</imsx_version><imsx_messageIdentifier>42</imsx_messageIdentifier><imsx_statusInfo><imsx_codeMajor>{major}</imsx_codeMajor><imsx_severity>status</imsx_severity><imsx_description>{desc}</imsx_description><imsx_messageRefIdentifier>{msg_ref}</imsx_messageRefIdentifier><imsx_operationRefIdentifier>replaceResultRequest</imsx_operationRefIdentifier></imsx_statusInfo></imsx_POXResponseHeaderInfo></imsx_POXHeader><imsx_POXBody><replaceResultResponse/></imsx_POXBody></imsx_POXEnvelopeResponse>\n"
+        )
+    }
+
+    const HTML_NOTICE: &str = "<br />\n<b>Notice</b>:  Undefined index: foo in <b>/var/www/moodle/mod/lti/service.php</b> on line <b>42</b><br />\n";
+    const TEXT_NOTICE: &str = "PHP Notice:  Undefined variable: bar in /var/www/x.php on line 1\n";
+
+    /// Send one replaceResult to a loopback server answering with `answer`.
+    async fn exchange(answer: crate::http::test_server::Answer) -> OutcomeAnswer {
+        let base = crate::http::test_server::serve(vec![answer]);
+        let c = creds(&["127.0.0.1"], false);
+        let url = check_target(&format!("{base}/outcomes"), &c).unwrap();
+        let op = OutcomeOp::Replace(Box::new(ReplaceResult {
+            score: Some(0.5),
+            ..ReplaceResult::default()
+        }));
+        let signed = sign(&c, &url, &op, "sid-1").unwrap();
+        OutcomeClient::new(ClientOptions::default())
+            .unwrap()
+            .execute(&signed, false)
+            .await
+    }
+
+    fn ok_xml(
+        headers: &'static [(&'static str, &'static str)],
+        junk: &'static str,
+    ) -> crate::http::test_server::Answer {
+        Box::new(move |body| {
+            let xml = format!(
+                "{junk}{}",
+                moodle_answer("success", "Grade replace response", &message_id(body))
+            );
+            crate::http::test_server::response("200 OK", headers, &xml)
+        })
+    }
+
+    #[tokio::test]
+    async fn notices_before_a_success_are_a_success() {
+        for junk in [HTML_NOTICE, TEXT_NOTICE, ""] {
+            let a = exchange(ok_xml(&[("Content-Type", "text/html")], junk)).await;
+            assert!(a.verdict.is_success(), "{junk:?}: {:?}", a.verdict);
+            assert_eq!(a.verdict.cause, crate::model::Cause::Ok);
+            assert!(
+                a.response_excerpt.unwrap().starts_with(junk),
+                "the journal keeps what came"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn notices_before_a_failure_are_that_failure() {
+        let a = exchange(Box::new(|body| {
+            let xml = format!(
+                "{TEXT_NOTICE}{}",
+                moodle_answer("failure", "User is not enrolled in the course", &message_id(body))
+            );
+            crate::http::test_server::response("200 OK", &[], &xml)
+        }))
+        .await;
+        assert_eq!(a.verdict.outcome, crate::model::AttemptOutcome::Failure);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Permanent));
+        assert_eq!(a.verdict.cause, crate::model::Cause::NotAStudent);
+        assert_eq!(a.verdict.description, "User is not enrolled in the course");
+    }
+
+    #[tokio::test]
+    async fn an_html_page_is_still_refused() {
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                "<!DOCTYPE html><html><body><h1>Log in</h1></body></html>",
+            )
+        }))
+        .await;
+        assert_eq!(a.verdict.outcome, crate::model::AttemptOutcome::Error);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Permanent));
+        assert_eq!(a.verdict.cause, crate::model::Cause::NotAnOutcomeService);
+        assert!(
+            a.verdict.description.contains("not XML"),
+            "{}",
+            a.verdict.description
+        );
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "200 OK",
+                &[],
+                &format!("{HTML_NOTICE}<p>Fatal error: database unreachable</p>"),
+            )
+        }))
+        .await;
+        assert!(!a.verdict.is_success());
+    }
+
+    #[tokio::test]
+    async fn an_answer_naming_another_request_is_not_a_confirmation() {
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "200 OK",
+                &[],
+                &moodle_answer(
+                    "success",
+                    "Grade replace response",
+                    "0123456789abcdef0123456789abcdef",
+                ),
+            )
+        }))
+        .await;
+        assert!(!a.verdict.is_success());
+        assert_eq!(a.verdict.outcome, crate::model::AttemptOutcome::Error);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Transient));
+        assert_eq!(a.verdict.cause, crate::model::Cause::MismatchedAnswer);
+        assert!(a.verdict.description.contains("0123456789abcdef0123456789abcdef"));
+        assert!(a.response.is_some(), "the parsed answer is kept for the journal");
+        // An empty ref names no request: nothing to compare.
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response("200 OK", &[], &moodle_answer("success", "ok", ""))
+        }))
+        .await;
+        assert!(a.verdict.is_success(), "{:?}", a.verdict);
+    }
+
+    #[tokio::test]
+    async fn canvas_throttling_is_rate_limiting_with_its_budget() {
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "403 Forbidden",
+                &[
+                    ("Content-Type", "text/plain"),
+                    ("X-Rate-Limit-Remaining", "0.0"),
+                    ("X-Request-Cost", "1.25"),
+                ],
+                "403 Forbidden (Rate Limit Exceeded)\n",
+            )
+        }))
+        .await;
+        assert_eq!(a.http_status, Some(403));
+        assert_eq!(a.verdict.outcome, crate::model::AttemptOutcome::Error);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Transient));
+        assert_eq!(a.verdict.cause, crate::model::Cause::RateLimited);
+        assert_eq!(
+            a.verdict.retry_after,
+            Some(crate::http::BUDGET_THROTTLE_DEFAULT_WAIT)
+        );
+        assert_eq!(a.budget.remaining, Some(0.0));
+        assert_eq!(a.budget.cost, Some(1.25));
+        // The words alone are enough, and Retry-After wins.
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "403 Forbidden",
+                &[("Retry-After", "9")],
+                "Rate Limit Exceeded",
+            )
+        }))
+        .await;
+        assert_eq!(a.verdict.cause, crate::model::Cause::RateLimited);
+        assert_eq!(a.verdict.retry_after, Some(std::time::Duration::from_secs(9)));
+        assert_eq!(a.budget, RateBudget::default());
+        // A plain 403 is still a refusal.
+        let a = exchange(Box::new(|_| {
+            crate::http::test_server::response(
+                "403 Forbidden",
+                &[("X-Rate-Limit-Remaining", "550")],
+                "Forbidden",
+            )
+        }))
+        .await;
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Auth));
+        assert_eq!(a.verdict.cause, crate::model::Cause::OutcomesDisabled);
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_budget() {
+        let a = exchange(ok_xml(
+            &[("x-rate-limit-remaining", "599.5"), ("X-REQUEST-COST", "0.25")],
+            "",
+        ))
+        .await;
+        assert!(a.verdict.is_success());
+        assert_eq!(
+            a.budget,
+            RateBudget {
+                remaining: Some(599.5),
+                cost: Some(0.25)
+            }
         );
     }
 

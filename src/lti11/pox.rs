@@ -739,13 +739,71 @@ impl PoxResponse {
     }
 }
 
+/// The offset where a POX response's XML starts after leading non-XML text, if there is
+/// such text: the first `<?xml` or `<imsx_POXEnvelopeResponse` (with or without a
+/// namespace prefix) that is not at the start of the body (after a BOM and whitespace).
+///
+/// Moodle in debug mode prints PHP notices (`<br />\n<b>Notice</b>: …` or
+/// `PHP Notice: …`) before the XML of an answer it otherwise gave normally.
+fn xml_start_after_junk(bytes: &[u8]) -> Option<usize> {
+    const DECL: &[u8] = b"<?xml";
+    const ROOT: &[u8] = b"imsx_POXEnvelopeResponse";
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bom = bytes.len() - body.len();
+    let lead = body.iter().position(|&b| !is_xml_whitespace(b))?;
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let ends_name = |i: usize| {
+        body.get(i)
+            .is_none_or(|&b| is_xml_whitespace(b) || b == b'>' || b == b'/')
+    };
+    let starts_xml = |i: usize| {
+        if body[i..].starts_with(DECL) {
+            return ends_name(i + DECL.len());
+        }
+        // `<imsx_POXEnvelopeResponse` or `<prefix:imsx_POXEnvelopeResponse`.
+        let mut name = i + 1;
+        let prefix_len = body[name..].iter().take_while(|&&b| is_name_byte(b)).count();
+        if prefix_len > 0 && body.get(name + prefix_len) == Some(&b':') {
+            name += prefix_len + 1;
+        }
+        body[name..].starts_with(ROOT) && ends_name(name + ROOT.len())
+    };
+    if starts_xml(lead) {
+        return None;
+    }
+    (lead + 1..body.len())
+        .filter(|&i| body[i] == b'<')
+        .find(|&i| starts_xml(i))
+        .map(|i| bom + i)
+}
+
 /// Parses an outcomes response from an LMS.
 ///
 /// Text values are trimmed and blank ones become `None`. Element lookup is by local name,
 /// taking the first occurrence in document order, so namespace prefixes and the small
 /// structural differences between LMSs do not matter.
+///
+/// Leading non-XML text (PHP notices that Moodle prints in debug mode, in HTML or as plain
+/// text) is skipped when a POX envelope follows it: the parse starts at the first `<?xml`
+/// or `<imsx_POXEnvelopeResponse` (any prefix) and applies every rule of
+/// [`parse_document`] (size cap, no DOCTYPE, no entities) to the rest. A body with no POX
+/// envelope (an HTML page) fails exactly as before, quoting the body's first bytes.
 pub fn parse_response(bytes: &[u8]) -> Result<PoxResponse, PoxError> {
-    let doc = parse_document(bytes)?;
+    let doc = match parse_document(bytes) {
+        Ok(doc) => doc,
+        Err(first @ (PoxError::NotXml { .. } | PoxError::Malformed(_))) => {
+            match xml_start_after_junk(bytes) {
+                Some(start) => match parse_document(&bytes[start..]) {
+                    Ok(doc) => doc,
+                    // What follows did not even start as XML: report the body as a whole.
+                    Err(PoxError::NotXml { .. }) => return Err(first),
+                    Err(e) => return Err(e),
+                },
+                None => return Err(first),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let code_major = doc.find("imsx_codeMajor").ok_or(PoxError::MissingCodeMajor)?;
     let field = |name: &str| trimmed(&doc, doc.find(name));
 

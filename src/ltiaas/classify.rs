@@ -7,14 +7,15 @@
 //! passes the LMS's HTTP status through is undocumented. So the LMS's own words
 //! are checked first: "not a student", "course concluded" and "max attempts"
 //! are permanent whatever the status; 401 is `auth` (a fresh launch is needed
-//! for a service key); 429 and 5xx are `transient`, honouring `Retry-After`.
+//! for a service key); 429, Canvas's `403 Forbidden (Rate Limit Exceeded)` and
+//! 5xx are `transient`, honouring `Retry-After`.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http::{TransportError, Verdict, cut};
-use crate::model::{AttemptOutcome, ErrorClass};
+use crate::http::{RateBudget, TransportError, Verdict, cut, throttle_wait};
+use crate::model::{AttemptOutcome, Cause, ErrorClass};
 
 /// Which `Authorization` scheme a request used (decides the hint on a 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -216,6 +217,10 @@ pub struct Observed {
     pub retry_after: Option<Duration>,
     /// The response was a redirect to this location (never followed: it would carry the key).
     pub redirect_to: Option<String>,
+    /// What the LMS (through LTIAAS) said of its request budget.
+    pub budget: RateBudget,
+    /// The body says `Rate Limit Exceeded` (Canvas's throttling 403, passed through).
+    pub says_rate_limited: bool,
 }
 
 impl Observed {
@@ -230,23 +235,31 @@ impl Observed {
             transport_error: None,
             retry_after: None,
             redirect_to: None,
+            budget: RateBudget::default(),
+            says_rate_limited: false,
         }
     }
 }
 
-fn verdict(outcome: AttemptOutcome, class: Option<ErrorClass>, description: String, hint: &str) -> Verdict {
+fn verdict(
+    outcome: AttemptOutcome,
+    class: Option<ErrorClass>,
+    cause: Cause,
+    description: String,
+    hint: &str,
+) -> Verdict {
     Verdict {
         outcome,
         error_class: class,
         description,
         fix_hint: (!hint.is_empty()).then(|| hint.to_string()),
         retry_after: None,
-        cause: crate::model::Cause::default_for(outcome, class),
+        cause,
     }
 }
 
 /// The LMS's (or LTIAAS's) words that decide a refusal whatever the status.
-fn by_words(text: &str) -> Option<(ErrorClass, &'static str)> {
+fn by_words(text: &str) -> Option<(ErrorClass, Cause, &'static str)> {
     use ErrorClass::*;
     let has = |s: &str| text.contains(s);
     Some(
@@ -262,6 +275,7 @@ fn by_words(text: &str) -> Option<(ErrorClass, &'static str)> {
         {
             (
                 Permanent,
+                Cause::NotAStudent,
                 "The LMS says this user is not a gradable student of the course (dropped, a test student, or \
                  staff): check the enrolment in the LMS. Passback will not retry.",
             )
@@ -272,6 +286,7 @@ fn by_words(text: &str) -> Option<(ErrorClass, &'static str)> {
         {
             (
                 Permanent,
+                Cause::CourseClosed,
                 "The course is concluded or closed in the LMS, which blocks grade writes: ask the LMS admin to \
                  reopen it or extend its dates, then send again.",
             )
@@ -279,41 +294,48 @@ fn by_words(text: &str) -> Option<(ErrorClass, &'static str)> {
         {
             (
                 Permanent,
+                Cause::NotAcceptingGrades,
                 "The LMS allows no more attempts for this learner: the instructor must allow another attempt in \
                  the LMS, then send again.",
             )
         } else if has("unpublished") {
             (
                 Permanent,
+                Cause::NotAcceptingGrades,
                 "The assignment is unpublished in the LMS: the instructor must publish it, then send again.",
             )
         } else if has("timestamp") && (has("before") || has("earlier") || has("refusing")) {
             (
                 Permanent,
+                Cause::BadTimestamp,
                 "The LMS holds a score with a later timestamp than this one; this computer's clock may be \
                  behind. Set the clock (enable NTP), then send again.",
             )
         } else if has("service_not_available_for_context") {
             (
                 Permanent,
+                Cause::OutcomesDisabled,
                 "The LMS does not grant Assignment and Grades to the tool in this context: enable the service \
                  for the tool in the LMS, then launch again.",
             )
         } else if has("inactive_service") {
             (
                 Permanent,
+                Cause::OutcomesDisabled,
                 "The Assignment and Grades service is not enabled on the LTIAAS account: enable it in the \
                  LTIAAS portal.",
             )
         } else if has("unregistered_or_inactive_platform") {
             (
                 Permanent,
+                Cause::InvalidRequest,
                 "LTIAAS does not know this LMS registration or it is inactive: check it in the LTIAAS portal \
                  (a trailing slash or hidden character in the URL is a common cause).",
             )
         } else if has("scoremaximum") || has("score maximum") || has("scoregiven") {
             (
                 Permanent,
+                Cause::BadScore,
                 "The LMS rejected the score values: check the score (0 or more) and the maximum (above 0).",
             )
         } else {
@@ -322,8 +344,13 @@ fn by_words(text: &str) -> Option<(ErrorClass, &'static str)> {
     )
 }
 
+/// Whether a 401 names the API key (rather than the ltik or service key).
+fn names_api_key(text: &str) -> bool {
+    text.contains("api key") || text.contains("api_key") || text.contains("apikey")
+}
+
 fn auth_hint(auth: AuthScheme, text: &str) -> &'static str {
-    if text.contains("api key") || text.contains("api_key") || text.contains("apikey") {
+    if names_api_key(text) {
         return "LTIAAS rejected the API key: check this platform's API key (remove and re-add the platform \
                 with the key from the LTIAAS portal).";
     }
@@ -336,6 +363,20 @@ fn auth_hint(auth: AuthScheme, text: &str) -> &'static str {
             "The ltik is invalid or expired (ltiks last 24 hours): launch the activity again and capture the \
              new ltik."
         }
+    }
+}
+
+/// Whether the answer is throttling, by LTIAAS or by the LMS it passes through: a
+/// 429; a 403 whose words say rate limit or whose `X-Rate-Limit-Remaining` is ≤ 0
+/// (Canvas's `403 Forbidden (Rate Limit Exceeded)`); or any other refusal whose
+/// body says `Rate Limit Exceeded` (LTIAAS may not pass the LMS's status through).
+pub fn is_throttled(o: &Observed) -> bool {
+    let text = o.error.as_ref().map(LtiaasError::haystack).unwrap_or_default();
+    match o.http_status {
+        Some(429) => true,
+        Some(403) => o.says_rate_limited || o.budget.is_exhausted() || text.contains("rate limit"),
+        Some(s) if s >= 400 => o.says_rate_limited || text.contains("rate limit exceeded"),
+        _ => false,
     }
 }
 
@@ -359,7 +400,7 @@ pub fn classify(o: &Observed) -> Verdict {
                 "The connection broke before LTIAAS answered; Passback will retry. The grade is not marked sent.",
             ),
         };
-        return verdict(Out::Error, Some(Transient), desc, hint);
+        return verdict(Out::Error, Some(Transient), t.cause(), desc, hint);
     }
     let status = o.http_status.unwrap_or(0);
     let words = o.error.as_ref().and_then(LtiaasError::summary);
@@ -373,6 +414,7 @@ pub fn classify(o: &Observed) -> Verdict {
         return verdict(
             Out::Error,
             Some(Permanent),
+            Cause::Redirected,
             format!("LTIAAS answered HTTP {status} redirecting to {loc}"),
             "Requests carrying the API key are never sent on to a redirect target: check the platform's base \
              URL (it should be the https://…ltiaas.com address itself).",
@@ -380,45 +422,64 @@ pub fn classify(o: &Observed) -> Verdict {
     }
     if (200..300).contains(&status) {
         return match &o.body_problem {
-            None => verdict(Out::Success, None, "success".into(), ""),
+            None => verdict(Out::Success, None, Cause::Ok, "success".into(), ""),
             Some(p) if o.body_malformed => verdict(
                 Out::Error,
                 Some(Transient),
+                Cause::MalformedAnswer,
                 format!("HTTP {status}: {p}"),
                 "The answer was cut off or malformed; Passback will retry. The grade is not marked sent.",
             ),
             Some(p) => verdict(
                 Out::Error,
                 Some(Permanent),
+                Cause::NotAnOutcomeService,
                 format!("HTTP {status}: {p}"),
                 "The answer was not LTIAAS JSON (a login or proxy page?): check the platform's base URL.",
             ),
         };
     }
-    if status == 429 || (status == 403 && text.contains("rate limit")) {
+    if is_throttled(o) {
+        let fallback = match (status, o.budget.remaining) {
+            (403, Some(left)) => {
+                format!(
+                    "the LMS is throttling requests (HTTP 403 Rate Limit Exceeded; request budget left: {left})"
+                )
+            }
+            (403, None) => "the LMS is throttling requests (HTTP 403 Rate Limit Exceeded)".into(),
+            _ => format!("rate limited (HTTP {status})"),
+        };
         let mut slow_down = verdict(
             Out::Error,
             Some(Transient),
-            described(format!("rate limited (HTTP {status})")),
-            "LTIAAS or the LMS asked Passback to slow down; it waits as told and retries.",
+            Cause::RateLimited,
+            described(fallback),
+            "LTIAAS or the LMS asked Passback to slow down; it waits and retries. The grade is not marked sent.",
         );
-        slow_down.retry_after = Some(o.retry_after.unwrap_or(Duration::from_secs(30)));
+        slow_down.retry_after = Some(throttle_wait(o.retry_after, &o.budget));
         return slow_down;
     }
     if status == 401 {
+        let cause = if names_api_key(&text) {
+            Cause::ApiKeyRejected
+        } else {
+            Cause::ServiceKeyStale
+        };
         return verdict(
             Out::Failure,
             Some(Auth),
+            cause,
             described("LTIAAS refused the credentials (HTTP 401)".into()),
             auth_hint(o.auth, &text),
         );
     }
     if status >= 400
-        && let Some((class, hint)) = by_words(&text)
+        && let Some((class, cause, hint)) = by_words(&text)
     {
         return verdict(
             Out::Failure,
             Some(class),
+            cause,
             described(format!("refused with HTTP {status}")),
             hint,
         );
@@ -427,32 +488,61 @@ pub fn classify(o: &Observed) -> Verdict {
         let mut server_error = verdict(
             Out::Error,
             Some(Transient),
+            Cause::ServerError,
             described(format!("LTIAAS failed with HTTP {status}")),
             "LTIAAS or the LMS had a server error; Passback will retry later. The grade is not marked sent.",
         );
         server_error.retry_after = o.retry_after;
         return server_error;
     }
-    let hint = match status {
-        404 => {
+    // A 404 page that is not JSON comes from something other than LTIAAS (a wrong base URL).
+    let html_404 = status == 404
+        && o.error.as_ref().is_some_and(|e| {
+            e.status.is_none()
+                && e.error.is_none()
+                && e.body_received
+                    .as_deref()
+                    .is_some_and(|b| b.trim_start().starts_with('<'))
+        });
+    let (cause, hint) = match status {
+        404 if html_404 => (
+            Cause::NotAnOutcomeService,
+            "The address answered with a web page, not the LTIAAS API: check the platform's base URL (it \
+             should be your LTIAAS domain).",
+        ),
+        404 => (
+            Cause::AssignmentInvalid,
             "The line item (or resource) was not found: it may have been deleted in the LMS. Look it up again \
-             (send without --line-item), or have the activity relaunched."
-        }
-        403 => {
+             (send without --line-item), or have the activity relaunched.",
+        ),
+        403 => (
+            Cause::OutcomesDisabled,
             "LTIAAS or the LMS forbids this request: the tool may lack the Assignment and Grades service in \
-             this context. Ask the LMS admin."
-        }
-        409 => {
+             this context. Ask the LMS admin.",
+        ),
+        409 => (
+            Cause::BadTimestamp,
             "The LMS refused the score as out of order (it holds a later timestamp): check this computer's \
-             clock, then send again."
-        }
-        415 => "The LMS rejected the Content-Type; this is a Passback or proxy bug, report it.",
-        _ => "The LMS refused the request; read the description, fix the cause, then send again.",
+             clock, then send again.",
+        ),
+        415 => (
+            Cause::ContentType,
+            "The LMS rejected the Content-Type; this is a Passback or proxy bug, report it.",
+        ),
+        s if s >= 400 => (
+            Cause::LmsRefused,
+            "The LMS refused the request; read the description, fix the cause, then send again.",
+        ),
+        _ => (
+            Cause::Unknown,
+            "The LMS refused the request; read the description, fix the cause, then send again.",
+        ),
     };
     let outcome = if status >= 400 { Out::Failure } else { Out::Error };
     verdict(
         outcome,
         Some(Permanent),
+        cause,
         described(format!("unexpected HTTP {status}")),
         hint,
     )
@@ -643,5 +733,310 @@ mod tests {
             AuthScheme::ServiceKey,
         ));
         assert!(v.fix_hint.unwrap().contains("enable the service"));
+    }
+
+    #[test]
+    fn every_answer_gets_its_precise_cause() {
+        use AuthScheme::*;
+        use ErrorClass::*;
+        let lms = |status: u16, words: &str| {
+            serde_json::json!({"status": status, "details": {"bodyReceived": words, "externalError": true}})
+                .to_string()
+        };
+        let cases: Vec<(&str, Observed, Cause, Option<ErrorClass>)> = vec![
+            ("204", obs(204, "", ServiceKey), Cause::Ok, None),
+            (
+                "timeout",
+                Observed {
+                    transport_error: Some(TransportError::Timeout),
+                    ..Observed::new(ServiceKey)
+                },
+                Cause::Timeout,
+                Some(Transient),
+            ),
+            (
+                "connect",
+                Observed {
+                    transport_error: Some(TransportError::Connect("refused".into())),
+                    ..Observed::new(ServiceKey)
+                },
+                Cause::ConnectionFailed,
+                Some(Transient),
+            ),
+            (
+                "malformed JSON",
+                Observed {
+                    body_problem: Some("the JSON answer broke off".into()),
+                    body_malformed: true,
+                    ..obs(200, "", ServiceKey)
+                },
+                Cause::MalformedAnswer,
+                Some(Transient),
+            ),
+            (
+                "login page",
+                Observed {
+                    body_problem: Some("not JSON: \"<html>\"".into()),
+                    ..obs(200, "", ServiceKey)
+                },
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+            (
+                "redirect",
+                Observed {
+                    redirect_to: Some("https://login.example".into()),
+                    ..obs(302, "", ServiceKey)
+                },
+                Cause::Redirected,
+                Some(Permanent),
+            ),
+            (
+                "429",
+                obs(429, "", ServiceKey),
+                Cause::RateLimited,
+                Some(Transient),
+            ),
+            (
+                "502",
+                obs(502, "<html>oops</html>", ServiceKey),
+                Cause::ServerError,
+                Some(Transient),
+            ),
+            (
+                "401 API key",
+                obs(
+                    401,
+                    r#"{"details":{"message":"INVALID_API_KEY","description":"Invalid API key."}}"#,
+                    ServiceKey,
+                ),
+                Cause::ApiKeyRejected,
+                Some(Auth),
+            ),
+            (
+                "401 service key",
+                obs(
+                    401,
+                    r#"{"status":401,"error":"Unauthorized","details":{"message":"INVALID_SERVICE_KEY_AUTH_AUTHORIZATION_HEADER","description":"Invalid or expired service key."}}"#,
+                    ServiceKey,
+                ),
+                Cause::ServiceKeyStale,
+                Some(Auth),
+            ),
+            (
+                "401 ltik",
+                obs(
+                    401,
+                    r#"{"status":401,"error":"Unauthorized","details":{"message":"INVALID_LTIK_AUTH_AUTHORIZATION_HEADER","description":"Invalid or expired ltik."}}"#,
+                    Ltik,
+                ),
+                Cause::ServiceKeyStale,
+                Some(Auth),
+            ),
+            (
+                "Canvas AGS not a student",
+                obs(
+                    422,
+                    r#"{"status":422,"error":"Unprocessable Entity","details":{"bodyReceived":{"errors":{"type":"unprocessable_entity","message":"User not found in course or is not a student"}},"externalError":true}}"#,
+                    ServiceKey,
+                ),
+                Cause::NotAStudent,
+                Some(Permanent),
+            ),
+            (
+                "concluded",
+                obs(
+                    422,
+                    &lms(
+                        422,
+                        "This course has concluded. AGS requests will no longer be accepted for this course.",
+                    ),
+                    ServiceKey,
+                ),
+                Cause::CourseClosed,
+                Some(Permanent),
+            ),
+            (
+                "score before last updated",
+                obs(
+                    400,
+                    &lms(400, "Score timestamp cannot be before last updated timestamp"),
+                    ServiceKey,
+                ),
+                Cause::BadTimestamp,
+                Some(Permanent),
+            ),
+            (
+                "max attempts",
+                obs(
+                    422,
+                    &lms(
+                        422,
+                        "The maximum number of allowed attempts has been reached for this submission",
+                    ),
+                    ServiceKey,
+                ),
+                Cause::NotAcceptingGrades,
+                Some(Permanent),
+            ),
+            (
+                "unpublished",
+                obs(422, &lms(422, "Assignment is unpublished"), ServiceKey),
+                Cause::NotAcceptingGrades,
+                Some(Permanent),
+            ),
+            (
+                "score maximum",
+                obs(400, &lms(400, "scoreMaximum must be greater than 0"), ServiceKey),
+                Cause::BadScore,
+                Some(Permanent),
+            ),
+            (
+                "AGS not in context",
+                obs(
+                    403,
+                    r#"{"details":{"errors":["SERVICE_NOT_AVAILABLE_FOR_CONTEXT"]}}"#,
+                    ServiceKey,
+                ),
+                Cause::OutcomesDisabled,
+                Some(Permanent),
+            ),
+            (
+                "AGS not on the account",
+                obs(400, r#"{"details":{"errors":["INACTIVE_SERVICE"]}}"#, ServiceKey),
+                Cause::OutcomesDisabled,
+                Some(Permanent),
+            ),
+            (
+                "unknown platform",
+                obs(
+                    400,
+                    r#"{"details":{"errors":["UNREGISTERED_OR_INACTIVE_PLATFORM"]}}"#,
+                    ServiceKey,
+                ),
+                Cause::InvalidRequest,
+                Some(Permanent),
+            ),
+            (
+                "404 line item",
+                obs(404, r#"{"status":404,"error":"Not Found"}"#, ServiceKey),
+                Cause::AssignmentInvalid,
+                Some(Permanent),
+            ),
+            (
+                "404 web page",
+                obs(404, "<html><body>Not Found</body></html>", ServiceKey),
+                Cause::NotAnOutcomeService,
+                Some(Permanent),
+            ),
+            (
+                "plain 403",
+                obs(403, r#"{"error":"Forbidden"}"#, ServiceKey),
+                Cause::OutcomesDisabled,
+                Some(Permanent),
+            ),
+            (
+                "409",
+                obs(409, "", ServiceKey),
+                Cause::BadTimestamp,
+                Some(Permanent),
+            ),
+            (
+                "415",
+                obs(415, "", ServiceKey),
+                Cause::ContentType,
+                Some(Permanent),
+            ),
+            (
+                "other 400",
+                obs(
+                    400,
+                    r#"{"error":"Bad Request","details":{"message":"something new"}}"#,
+                    ServiceKey,
+                ),
+                Cause::LmsRefused,
+                Some(Permanent),
+            ),
+        ];
+        for (name, o, cause, class) in cases {
+            let v = classify(&o);
+            assert_eq!(v.cause, cause, "{name}: {v:?}");
+            assert_eq!(v.error_class, class, "{name}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn canvas_throttling_passed_through_is_rate_limiting() {
+        let spent = RateBudget {
+            remaining: Some(0.0),
+            cost: None,
+        };
+        for (name, o, wait) in [
+            (
+                "403 plain text with header",
+                Observed {
+                    budget: spent,
+                    says_rate_limited: true,
+                    ..obs(403, "403 Forbidden (Rate Limit Exceeded)", AuthScheme::ServiceKey)
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+            (
+                "403 header only",
+                Observed {
+                    budget: spent,
+                    ..obs(403, "", AuthScheme::ServiceKey)
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+            (
+                "403 wrapped by LTIAAS",
+                Observed {
+                    says_rate_limited: true,
+                    ..obs(
+                        403,
+                        r#"{"status":403,"details":{"bodyReceived":"403 Forbidden (Rate Limit Exceeded)","externalError":true}}"#,
+                        AuthScheme::ServiceKey,
+                    )
+                },
+                crate::http::RATE_LIMIT_DEFAULT_WAIT,
+            ),
+            (
+                "status not passed through",
+                Observed {
+                    says_rate_limited: true,
+                    ..obs(
+                        500,
+                        r#"{"status":500,"details":{"bodyReceived":"403 Forbidden (Rate Limit Exceeded)","externalError":true}}"#,
+                        AuthScheme::ServiceKey,
+                    )
+                },
+                crate::http::RATE_LIMIT_DEFAULT_WAIT,
+            ),
+            (
+                "429 with budget",
+                Observed {
+                    budget: spent,
+                    ..obs(429, "", AuthScheme::ServiceKey)
+                },
+                crate::http::BUDGET_THROTTLE_DEFAULT_WAIT,
+            ),
+        ] {
+            let v = classify(&o);
+            assert_eq!(v.cause, Cause::RateLimited, "{name}: {v:?}");
+            assert_eq!(v.error_class, Some(ErrorClass::Transient), "{name}");
+            assert_eq!(v.outcome, AttemptOutcome::Error, "{name}");
+            assert_eq!(v.retry_after, Some(wait), "{name}");
+        }
+        // A 403 with budget left and no such words is a refusal, not throttling.
+        let v = classify(&Observed {
+            budget: RateBudget {
+                remaining: Some(300.0),
+                cost: Some(1.0),
+            },
+            ..obs(403, r#"{"error":"Forbidden"}"#, AuthScheme::ServiceKey)
+        });
+        assert_eq!(v.cause, Cause::OutcomesDisabled);
+        assert_eq!(v.error_class, Some(ErrorClass::Permanent));
     }
 }

@@ -19,8 +19,8 @@ use url::Url;
 use super::classify::{AuthScheme, LtiaasError, Observed, classify};
 use crate::error::{Error, Result};
 use crate::http::{
-    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, TransportError, Verdict, build_client, cut,
-    header, parse_retry_after, read_capped,
+    BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, RateBudget, TransportError, Verdict,
+    build_client, cut, header, parse_retry_after, read_capped, says_rate_limit_exceeded,
 };
 use crate::model::{AttemptOutcome, ErrorClass};
 
@@ -487,6 +487,10 @@ pub struct ApiAnswer<T> {
     pub response_excerpt: Option<String>,
     /// Pages fetched (listings).
     pub pages: usize,
+    /// What the LMS said of its request budget on the (last) answer
+    /// (`X-Rate-Limit-Remaining`, `X-Request-Cost`, when LTIAAS passes them on);
+    /// empty when nothing was sent or no answer arrived.
+    pub budget: RateBudget,
 }
 
 impl<T> ApiAnswer<T> {
@@ -497,7 +501,13 @@ impl<T> ApiAnswer<T> {
             value: None,
             response_excerpt: excerpt,
             pages: 0,
+            budget: RateBudget::default(),
         }
+    }
+
+    fn with_budget(mut self, budget: RateBudget) -> Self {
+        self.budget = budget;
+        self
     }
 }
 
@@ -506,6 +516,7 @@ struct Raw {
     http_status: Option<u16>,
     body: Vec<u8>,
     excerpt: Option<String>,
+    budget: RateBudget,
 }
 
 /// The LTIAAS HTTP client (rustls, no redirects, bounded bodies).
@@ -651,7 +662,7 @@ impl LtiaasClient {
         };
         let raw = self.execute(auth, &req).await;
         if !raw.verdict.is_success() {
-            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
+            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt).with_budget(raw.budget);
         }
         match serde_json::from_slice::<IdToken>(&raw.body) {
             Ok(t) => ApiAnswer {
@@ -660,6 +671,7 @@ impl LtiaasClient {
                 value: Some(t),
                 response_excerpt: None,
                 pages: 1,
+                budget: raw.budget,
             },
             Err(e) => ApiAnswer::fail(
                 shape_error(
@@ -668,7 +680,8 @@ impl LtiaasClient {
                 ),
                 raw.http_status,
                 None,
-            ),
+            )
+            .with_budget(raw.budget),
         }
     }
 
@@ -694,7 +707,7 @@ impl LtiaasClient {
         req.scheme = auth.scheme();
         let raw = self.execute(auth, &req).await;
         if !raw.verdict.is_success() {
-            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
+            return ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt).with_budget(raw.budget);
         }
         match serde_json::from_slice::<LineItem>(&raw.body) {
             Ok(li) if li.id.is_some() => ApiAnswer {
@@ -703,12 +716,14 @@ impl LtiaasClient {
                 value: Some(li),
                 response_excerpt: raw.excerpt,
                 pages: 1,
+                budget: raw.budget,
             },
             _ => ApiAnswer::fail(
                 shape_error(raw.http_status, "the created line item has no id"),
                 raw.http_status,
                 raw.excerpt,
-            ),
+            )
+            .with_budget(raw.budget),
         }
     }
 
@@ -722,6 +737,7 @@ impl LtiaasClient {
             value: ok.then_some(()),
             response_excerpt: raw.excerpt,
             pages: 1,
+            budget: raw.budget,
         }
     }
 
@@ -757,7 +773,8 @@ impl LtiaasClient {
             let raw = self.execute(auth, &req).await;
             pages += 1;
             if !raw.verdict.is_success() {
-                let mut failed = ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt);
+                let mut failed =
+                    ApiAnswer::fail(raw.verdict, raw.http_status, raw.excerpt).with_budget(raw.budget);
                 failed.pages = pages;
                 return failed;
             }
@@ -768,7 +785,8 @@ impl LtiaasClient {
                         shape_error(raw.http_status, &format!("page {pages} is not JSON ({e})")),
                         raw.http_status,
                         raw.excerpt,
-                    );
+                    )
+                    .with_budget(raw.budget);
                 }
             };
             // LTIAAS wraps the array (`{"lineItems": [...], "next": …}`); plain AGS is a bare array.
@@ -785,7 +803,8 @@ impl LtiaasClient {
                     shape_error(raw.http_status, &format!("page {pages} has no {field:?} list")),
                     raw.http_status,
                     raw.excerpt,
-                );
+                )
+                .with_budget(raw.budget);
             };
             for item in items {
                 match serde_json::from_value::<T>(item) {
@@ -801,6 +820,7 @@ impl LtiaasClient {
                     value: Some(all),
                     response_excerpt: raw.excerpt,
                     pages,
+                    budget: raw.budget,
                 };
             };
             if !seen.insert(next.clone()) || pages >= MAX_PAGES {
@@ -813,11 +833,17 @@ impl LtiaasClient {
                     ),
                     raw.http_status,
                     raw.excerpt,
-                );
+                )
+                .with_budget(raw.budget);
             }
             req = match self.page_request(path, &next, auth.scheme()) {
                 Ok(r) => r,
-                Err(e) => return ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None),
+                Err(e) => {
+                    let mut failed = ApiAnswer::fail(Verdict::not_sent(e.message.clone()), None, None)
+                        .with_budget(raw.budget);
+                    failed.pages = pages;
+                    return failed;
+                }
             };
         }
     }
@@ -845,11 +871,13 @@ impl LtiaasClient {
                     http_status: None,
                     body: Vec::new(),
                     excerpt: None,
+                    budget: RateBudget::default(),
                 };
             }
         };
         let status = resp.status().as_u16();
         obs.http_status = Some(status);
+        obs.budget = RateBudget::from_headers(resp.headers());
         obs.retry_after = header(&resp, RETRY_AFTER)
             .as_deref()
             .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
@@ -869,6 +897,7 @@ impl LtiaasClient {
                     http_status: Some(status),
                     body: Vec::new(),
                     excerpt: None,
+                    budget: obs.budget,
                 };
             }
             Err(BodyError::TooLarge(b)) => {
@@ -893,6 +922,7 @@ impl LtiaasClient {
             }
         } else {
             obs.error = LtiaasError::parse(&body);
+            obs.says_rate_limited = status >= 400 && says_rate_limit_exceeded(&body);
         }
         let mut verdict = classify(&obs);
         verdict.description = auth.scrub(&verdict.description);
@@ -901,6 +931,7 @@ impl LtiaasClient {
             http_status: Some(status),
             body,
             excerpt,
+            budget: obs.budget,
         }
     }
 }
@@ -1068,6 +1099,68 @@ mod tests {
         assert!(empty.services.service_key.is_none());
         let li: LineItem = serde_json::from_str(r#"{"id":"x","scoreMaximum":"10"}"#).unwrap();
         assert_eq!(li.score_maximum, Some(10.0));
+    }
+
+    async fn post_one(answer: crate::http::test_server::Answer) -> ApiAnswer<()> {
+        let base = crate::http::test_server::serve(vec![answer]);
+        let c = LtiaasClient::new(&base, ClientOptions::default()).unwrap();
+        let auth = LtiaasAuth::service_key("API-123", "SK-456").unwrap();
+        let body = ScoreBody {
+            user_id: "u1".into(),
+            score_given: Some(7.0),
+            score_maximum: Some(10.0),
+            comment: None,
+            activity_progress: ActivityProgress::Completed,
+            grading_progress: GradingProgress::FullyGraded,
+            timestamp: format_timestamp_ms(0),
+        };
+        let req = c.score_request("li", &body).unwrap();
+        c.post_score(&auth, &req).await
+    }
+
+    #[tokio::test]
+    async fn answers_carry_the_budget_and_throttling_is_transient() {
+        let a = post_one(Box::new(|_| {
+            crate::http::test_server::response(
+                "204 No Content",
+                &[("X-Rate-Limit-Remaining", "650.5"), ("x-request-cost", "2")],
+                "",
+            )
+        }))
+        .await;
+        assert!(a.verdict.is_success(), "{:?}", a.verdict);
+        assert_eq!(
+            a.budget,
+            RateBudget {
+                remaining: Some(650.5),
+                cost: Some(2.0)
+            }
+        );
+        let a = post_one(Box::new(|_| {
+            crate::http::test_server::response(
+                "403 Forbidden",
+                &[("Content-Type", "text/plain"), ("X-Rate-Limit-Remaining", "-1.5")],
+                "403 Forbidden (Rate Limit Exceeded)",
+            )
+        }))
+        .await;
+        assert_eq!(a.verdict.cause, crate::model::Cause::RateLimited);
+        assert_eq!(a.verdict.error_class, Some(ErrorClass::Transient));
+        assert_eq!(
+            a.verdict.retry_after,
+            Some(crate::http::BUDGET_THROTTLE_DEFAULT_WAIT)
+        );
+        assert_eq!(a.budget.remaining, Some(-1.5));
+        let a = post_one(Box::new(|_| {
+            crate::http::test_server::response(
+                "422 Unprocessable Entity",
+                &[("Content-Type", "application/json")],
+                r#"{"status":422,"error":"Unprocessable Entity","details":{"bodyReceived":{"errors":{"type":"unprocessable_entity","message":"User not found in course or is not a student"}},"externalError":true}}"#,
+            )
+        }))
+        .await;
+        assert_eq!(a.verdict.cause, crate::model::Cause::NotAStudent);
+        assert_eq!(a.budget, RateBudget::default(), "no budget headers, no budget");
     }
 
     #[test]

@@ -492,12 +492,13 @@ impl Store {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in shaped(keys) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT cg.activity_ref, cg.learner_ref, g.score_given, g.score_maximum, p.kind, l.role,
+                "SELECT cg.activity_ref, cg.learner_ref, g.score_given, g.score_maximum, a.points_possible,
+                        p.kind, l.role,
                         t.lis_result_sourcedid, t.lis_outcome_service_url, t.service_key_ref, t.unavailable_reason,
                         EXISTS (SELECT 1 FROM service_keys sk WHERE sk.platform_id = c.platform_id
                                   AND sk.context_id = c.context_id AND sk.resource_link_id = a.resource_link_id)
                           AS activity_has_key,
-                        x.operation, x.outcome, x.error_class, x.description,
+                        x.operation, x.outcome, x.error_class, x.cause, x.description,
                         COALESCE(x.finished_at, x.started_at) AS attempt_at,
                         o.score AS lms_score, o.observed_at, o.source AS lms_source,
                         cg.status AS stored_status, cg.status_detail AS stored_detail
@@ -556,6 +557,10 @@ impl Store {
                                 Error::internal(format!("unknown attempt outcome {outcome:?}"))
                             })?,
                             error_class: class.as_deref().and_then(ErrorClass::parse),
+                            cause: r
+                                .try_get::<Option<String>, _>("cause")?
+                                .as_deref()
+                                .and_then(crate::model::Cause::parse),
                             description: r.try_get("description")?,
                             at: r.try_get("attempt_at")?,
                         })
@@ -579,6 +584,10 @@ impl Store {
                         has_target,
                         role: Role::parse(&role).unwrap_or(Role::Unknown),
                         score: given / maximum,
+                        points: r
+                            .try_get::<Option<f64>, _>("points_possible")?
+                            .filter(|p| *p > 0.0)
+                            .unwrap_or(maximum),
                         last_attempt,
                         last_observation,
                         target_unavailable: r.try_get("unavailable_reason")?,

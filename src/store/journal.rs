@@ -4,7 +4,7 @@
 //! completed afterwards, so a crash mid-request leaves a visible trace and a
 //! grade is never marked sent unless the LMS said so.
 
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 
 use super::{GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
@@ -39,53 +39,127 @@ fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
     })
 }
 
+/// The columns a finished attempt sets, in `VALUES` order after its id.
+const FINISH_COLUMNS: usize = 11;
+
 impl Store {
     /// Journal an attempt before its request is sent; returns its id.
     pub async fn start_attempt(conn: &mut SqliteConnection, a: &NewAttempt) -> Result<i64> {
-        Ok(sqlx::query(
-            "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
-               message_identifier, started_at, request_excerpt)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(a.grade_ref)
-        .bind(a.activity_ref)
-        .bind(a.learner_ref)
-        .bind(a.operation.as_str())
-        .bind(a.transport.as_str())
-        .bind(&a.target)
-        .bind(&a.message_identifier)
-        .bind(now_rfc3339())
-        .bind(&a.request_excerpt)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid())
+        let ids = Self::start_attempts(conn, std::slice::from_ref(a)).await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| Error::internal("the journal returned no attempt id"))
+    }
+
+    /// Journal many attempts (one statement per power-of-two chunk); returns their
+    /// ids in order.
+    pub async fn start_attempts(conn: &mut SqliteConnection, attempts: &[NewAttempt]) -> Result<Vec<i64>> {
+        let now = now_rfc3339();
+        let mut ids = Vec::with_capacity(attempts.len());
+        for chunk in super::imports::shaped(attempts) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
+                   message_identifier, started_at, request_excerpt, run_id) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(a.grade_ref)
+                    .push_bind(a.activity_ref)
+                    .push_bind(a.learner_ref)
+                    .push_bind(a.operation.as_str())
+                    .push_bind(a.transport.as_str())
+                    .push_bind(a.target.clone())
+                    .push_bind(a.message_identifier.clone())
+                    .push_bind(now.clone())
+                    .push_bind(a.request_excerpt.clone())
+                    .push_bind(super::sync::run_id());
+            });
+            // One statement inserts its rows in VALUES order, each taking the next
+            // rowid while this connection holds the write lock: the rows are the
+            // `n` ids ending at the last inserted one. (Not `RETURNING`: that
+            // streams one message per row between the database thread and ours.)
+            let done = q.build().execute(&mut *conn).await?;
+            let n = chunk.len() as i64;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(Error::internal("the journal did not take every attempt"));
+            }
+            let last = done.last_insert_rowid();
+            let got = (last - n + 1)..=last;
+            ids.extend(got);
+        }
+        Ok(ids)
     }
 
     /// Complete a journaled attempt. Completing one twice is an error: the
-    /// journal is append-only history.
+    /// journal is append-only history. A successful read records what the LMS
+    /// held, and a confirmed write of a grade version what it holds now, as
+    /// observations of the grade.
     pub async fn finish_attempt(conn: &mut SqliteConnection, id: i64, r: &AttemptResult) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE attempts SET finished_at = ?, outcome = ?, http_status = ?, code_major = ?, description = ?,
-               error_class = ?, fix_hint = ?, read_score = ?, response_excerpt = ?, cause = ?
-             WHERE id = ? AND finished_at IS NULL",
-        )
-        .bind(now_rfc3339())
-        .bind(r.outcome.as_str())
-        .bind(r.http_status.map(i64::from))
-        .bind(&r.code_major)
-        .bind(&r.description)
-        .bind(r.error_class.map(ErrorClass::as_str))
-        .bind(&r.fix_hint)
-        .bind(r.read_score)
-        .bind(&r.response_excerpt)
-        .bind(r.cause.map(crate::model::Cause::as_str))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(Error::conflict(format!(
-                "attempt {id} is unknown or already finished"
-            )));
+        Self::finish_attempts(conn, &[(id, r, None)]).await
+    }
+
+    /// Complete many journaled attempts (see [`Store::finish_attempt`]), in a
+    /// few statements whatever their number. Each may say when its answer
+    /// arrived (RFC 3339); otherwise it finished now.
+    pub async fn finish_attempts(
+        conn: &mut SqliteConnection,
+        done: &[(i64, &AttemptResult, Option<&str>)],
+    ) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let now = now_rfc3339();
+        for chunk in super::imports::shaped(done) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE attempts SET finished_at = v.column2, outcome = v.column3, http_status = v.column4,
+                   code_major = v.column5, description = v.column6, error_class = v.column7, fix_hint = v.column8,
+                   read_score = v.column9, response_excerpt = v.column10, cause = v.column11
+                 FROM (",
+            );
+            q.push_values(chunk, |mut b, (id, r, at)| {
+                b.push_bind(*id)
+                    .push_bind(at.map_or_else(|| now.clone(), str::to_string))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.http_status.map(i64::from))
+                    .push_bind(r.code_major.clone())
+                    .push_bind(r.description.clone())
+                    .push_bind(r.error_class.map(ErrorClass::as_str))
+                    .push_bind(r.fix_hint.clone())
+                    .push_bind(r.read_score)
+                    .push_bind(r.response_excerpt.clone())
+                    .push_bind(r.cause.map(crate::model::Cause::as_str));
+            });
+            debug_assert_eq!(FINISH_COLUMNS, 11);
+            q.push(") AS v WHERE attempts.id = v.column1 AND attempts.finished_at IS NULL");
+            let finished = q.build().execute(&mut *conn).await?.rows_affected();
+            if finished != chunk.len() as u64 {
+                let ids: Vec<i64> = chunk.iter().map(|(id, ..)| *id).collect();
+                return Err(Error::conflict(format!(
+                    "{} of attempts {ids:?} are unknown or already finished",
+                    chunk.len() as u64 - finished
+                )));
+            }
+            // What the LMS was seen to hold: a successful read's value; a
+            // confirmed write's grade version.
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source, attempt_ref)
+                 SELECT x.activity_ref, x.learner_ref,
+                        CASE WHEN x.operation IN ('read', 'score_read') THEN x.read_score
+                             ELSE g.score_given / g.score_maximum END,
+                        x.finished_at,
+                        CASE WHEN x.operation IN ('read', 'score_read') THEN 'read' ELSE 'sent' END,
+                        x.id
+                 FROM attempts x LEFT JOIN grades g ON g.id = x.grade_ref
+                 WHERE x.outcome = 'success' AND x.activity_ref IS NOT NULL AND x.learner_ref IS NOT NULL
+                   AND (x.operation IN ('read', 'score_read')
+                        OR (x.operation IN ('replace', 'score') AND g.score_maximum > 0))
+                   AND x.id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for (id, ..) in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
         }
         Ok(())
     }

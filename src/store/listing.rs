@@ -23,6 +23,8 @@ pub struct GradeFilter {
     pub activity: Option<String>,
     /// A learner's LTI `user_id`.
     pub learner: Option<String>,
+    /// Only these grades (by id).
+    pub grades: Vec<i64>,
 }
 
 /// Grades per page: one SQL row carries a page of grades as a JSON array, since
@@ -40,6 +42,9 @@ type Packed = (
     Option<String>,
     String,
     String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
     Option<String>,
 );
 
@@ -111,16 +116,22 @@ impl Store {
             let mut after = 0i64;
             loop {
                 let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail)
+                    "SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
+                                                        lms, seen, src)
                                              ORDER BY k) AS page,
                             MAX(k) AS last, COUNT(*) AS n
                      FROM (SELECT cg.learner_ref AS k, g.id, g.version,
                                   printf('%!.17g', g.score_given) AS sg, printf('%!.17g', g.score_maximum) AS sm,
                                   l.lti_user_id AS uid, l.name, g.recorded_at AS rec, cg.status,
-                                  cg.status_detail AS detail
+                                  cg.status_detail AS detail,
+                                  CASE WHEN o.score IS NOT NULL THEN printf('%!.17g', o.score) END AS lms, o.observed_at AS seen, o.source AS src
                            FROM current_grades cg
                            CROSS JOIN learners l ON l.id = cg.learner_ref
                            CROSS JOIN grades g ON g.id = cg.grade_ref
+                           LEFT JOIN lms_observations o ON o.id = (
+                               SELECT o2.id FROM lms_observations o2
+                               WHERE o2.activity_ref = cg.activity_ref AND o2.learner_ref = cg.learner_ref
+                               ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
                            WHERE cg.activity_ref = ",
                 );
                 q.push_bind(a.id).push(" AND cg.learner_ref > ").push_bind(after);
@@ -146,8 +157,20 @@ impl Store {
                 let page: &str = r.try_get("page")?;
                 let rows: Vec<Packed> = serde_json::from_str(page)
                     .map_err(|e| Error::internal(format!("a page of the listing did not decode: {e}")))?;
-                for (grade_id, version, sg, sm, lti_user_id, learner_name, recorded_at, status, detail) in
-                    rows
+                for (
+                    grade_id,
+                    version,
+                    sg,
+                    sm,
+                    lti_user_id,
+                    learner_name,
+                    recorded_at,
+                    status,
+                    detail,
+                    lms,
+                    lms_seen_at,
+                    lms_source,
+                ) in rows
                 {
                     each(GradeRow {
                         grade_id,
@@ -165,6 +188,9 @@ impl Store {
                             Error::internal(format!("unknown grade status {status:?} in the ledger"))
                         })?,
                         status_detail: detail,
+                        lms_score: lms.as_deref().map(score).transpose()?,
+                        lms_seen_at,
+                        lms_source: lms_source.map(|s| s.trim_start_matches("export:").to_string()),
                     })?;
                     n += 1;
                 }

@@ -17,6 +17,7 @@ mod places;
 mod platforms;
 mod service_keys;
 mod status;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -38,6 +39,7 @@ pub use listing::GradeFilter;
 pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};
+pub use sync::{AttemptFilter, AttemptRow, Candidate, Dangling, LastAttempt, RunRow, host_name, run_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -46,6 +48,31 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: SqlitePool,
     path: Option<PathBuf>,
+}
+
+/// A connection for durable commits (see [`Store::durable_connection`]).
+pub enum Durable {
+    Own(sqlx::SqliteConnection),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl std::ops::Deref for Durable {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Durable::Own(c) => c,
+            Durable::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Durable {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Durable::Own(c) => c,
+            Durable::Pooled(c) => c,
+        }
+    }
 }
 
 /// Current time as RFC 3339 UTC with milliseconds, the ledger's timestamp format.
@@ -70,12 +97,9 @@ impl Store {
                 )
             })?;
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
+        let opts = Self::file_options(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // Imports write a whole file in one transaction: a page cache of 32 MB
             // (per connection, used only as it fills) keeps it from spilling to the
@@ -107,6 +131,31 @@ impl Store {
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    fn file_options(path: &Path) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+    }
+
+    /// A connection whose every commit is durable before it returns
+    /// (`synchronous = FULL`): the sync journal commits an attempt on it before
+    /// the request leaves. (An in-memory ledger lends a pooled connection.)
+    pub async fn durable_connection(&self) -> Result<Durable> {
+        use sqlx::ConnectOptions;
+        Ok(match &self.path {
+            Some(path) => Durable::Own(
+                Self::file_options(path)
+                    .synchronous(SqliteSynchronous::Full)
+                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
+                    .connect()
+                    .await?,
+            ),
+            None => Durable::Pooled(self.pool.acquire().await?),
+        })
     }
 
     /// A private in-memory ledger (unit tests).

@@ -41,6 +41,12 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
+    /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// check and the write it decides cannot be split by another writer.
+    pub async fn begin_immediate(&self) -> Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Insert a platform inside `conn` (a transaction the caller commits once the
     /// secret is safely in the keyring).
     pub async fn insert_platform(conn: &mut SqliteConnection, p: &PlatformInsert<'_>) -> Result<i64> {

@@ -3,9 +3,9 @@
 
 use url::Url;
 
+use super::journal::Reservations;
 use super::{Answer, Prepared, Transport};
 use crate::error::Result;
-use crate::intake::Intake;
 use crate::lti11::client::{Lti11Credentials, OutcomeClient, OutcomeOp, SignedOutcome, sign};
 use crate::model::{AttemptOperation, PlatformKind};
 
@@ -44,7 +44,7 @@ impl Transport for OutcomeTransport<'_> {
         "The LMS"
     }
 
-    async fn prepare(&self, _intake: &Intake) -> Result<Prepared<SignedOutcome>> {
+    async fn prepare(&self, _reserve: Reservations<'_>) -> Result<Prepared<SignedOutcome>> {
         let signed = sign(self.creds, self.url, self.op, self.sourcedid)?;
         Ok(Prepared {
             target: self.url.to_string(),
@@ -69,7 +69,7 @@ impl Transport for OutcomeTransport<'_> {
             http_status: answer.http_status,
             response_excerpt: answer.response_excerpt,
             output: None,
-            budget: Default::default(),
+            budget: answer.budget,
         }
     }
 }

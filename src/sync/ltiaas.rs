@@ -2,9 +2,10 @@
 //! a fresh timestamp with milliseconds, strictly increasing per (line item,
 //! learner), reserved in the ledger so two senders never share one.
 
+use super::journal::Reservations;
 use super::{Answer, Prepared, Transport};
 use crate::error::Result;
-use crate::intake::Intake;
+use crate::intake::journal::ScoreClock;
 use crate::ltiaas::ScoreToSend;
 use crate::ltiaas::client::{
     ApiAnswer, LtiaasAuth, LtiaasClient, LtiaasRequest, ResultScore, format_timestamp_ms,
@@ -58,11 +59,16 @@ impl Transport for LtiaasTransport<'_> {
         "LTIAAS"
     }
 
-    async fn prepare(&self, intake: &Intake) -> Result<Prepared<LtiaasRequest>> {
+    async fn prepare(&self, reserve: Reservations<'_>) -> Result<Prepared<LtiaasRequest>> {
         let (request, timestamp) = match self.op {
             LtiaasOp::Score(score) => {
-                let ms = intake
-                    .reserve_score_timestamp(self.platform_id, self.line_item_id, &score.user_id, now_ms())
+                let ms = reserve
+                    .score_timestamp(ScoreClock {
+                        platform_id: self.platform_id,
+                        line_item_id: self.line_item_id.to_string(),
+                        lti_user_id: score.user_id.clone(),
+                        now_ms: now_ms(),
+                    })
                     .await?;
                 let ts = format_timestamp_ms(ms);
                 (
@@ -114,6 +120,7 @@ impl Transport for LtiaasTransport<'_> {
                     value: None::<()>,
                     response_excerpt: all.response_excerpt,
                     pages,
+                    budget: all.budget,
                 };
                 if answer.verdict.is_success() {
                     answer.verdict.description = match &found {
@@ -132,9 +139,41 @@ fn into_answer<T>(answer: ApiAnswer<T>, found: Option<ResultScore>) -> Answer<Re
         verdict: answer.verdict,
         http_status: answer.http_status,
         code_major: None,
-        read_score: found.as_ref().and_then(|r| r.result_score),
+        // The journal keeps reads on the 0–1 scale; AGS results count against
+        // `resultMaximum`, which is 1 when absent.
+        read_score: found.as_ref().and_then(normalized),
         response_excerpt: answer.response_excerpt,
         output: found,
-        budget: Default::default(),
+        budget: answer.budget,
+    }
+}
+
+/// A result on the 0–1 scale: `resultScore / resultMaximum` (1 when absent).
+fn normalized(r: &ResultScore) -> Option<f64> {
+    let score = r.result_score?;
+    match r.result_maximum {
+        Some(max) if max > 0.0 => Some(score / max),
+        Some(_) => None,
+        None => Some(score),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(score: Option<f64>, max: Option<f64>) -> ResultScore {
+        serde_json::from_value(serde_json::json!({
+            "userId": "u1", "resultScore": score, "resultMaximum": max,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_are_normalized_to_the_result_maximum() {
+        assert_eq!(normalized(&result(Some(9.0), Some(10.0))), Some(0.9));
+        assert_eq!(normalized(&result(Some(0.25), None)), Some(0.25));
+        assert_eq!(normalized(&result(Some(3.0), Some(0.0))), None);
+        assert_eq!(normalized(&result(None, Some(10.0))), None);
     }
 }

@@ -9,8 +9,13 @@
 //! it and returns the protocol's classified [`Answer`]. [`lti11`] and [`ltiaas`]
 //! are the two transports.
 
+pub mod engine;
+pub mod hosts;
+pub mod journal;
 pub mod lti11;
 pub mod ltiaas;
+pub mod plan;
+pub mod recovery;
 
 use std::future::Future;
 use std::time::Duration;
@@ -92,7 +97,10 @@ pub trait Transport: Sync {
     /// Who answers, for hints: `The LMS`, `LTIAAS`.
     fn peer(&self) -> &'static str;
     /// Build a fresh request (new nonce, timestamp, identifiers).
-    fn prepare(&self, intake: &Intake) -> impl Future<Output = Result<Prepared<Self::Request>>> + Send;
+    fn prepare(
+        &self,
+        reserve: journal::Reservations<'_>,
+    ) -> impl Future<Output = Result<Prepared<Self::Request>>> + Send;
     /// Send it and classify the answer. Never fails: a failure is a verdict.
     fn execute(&self, request: &Self::Request) -> impl Future<Output = Answer<Self::Output>> + Send;
 }
@@ -141,7 +149,7 @@ pub async fn send<T: Transport>(
     let mut attempt_no = 0u32;
     loop {
         attempt_no += 1;
-        let prepared = transport.prepare(intake).await?;
+        let prepared = transport.prepare(journal::Reservations::Direct(intake)).await?;
         let id = intake
             .attempt_started(&NewAttempt {
                 grade_ref: link.grade_ref,

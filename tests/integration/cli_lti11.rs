@@ -1,39 +1,12 @@
 //! `passback sandbox`, `send-one`, `read-one` and `delete-one` end to end:
 //! spawned binaries, a temporary ledger, the real OS keyring, loopback HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use crate::common::{TempLedger, require_secret_service};
+use crate::common::{SandboxProc, TempLedger, require_secret_service};
 use predicates::prelude::*;
 use serde_json::Value;
 
-struct SandboxProc {
-    child: Child,
-    info: Value,
-}
-
-impl Drop for SandboxProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn sandbox(args: &[&str]) -> SandboxProc {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("passback"))
-        .arg("sandbox")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?}: {e}"));
-    SandboxProc { child, info }
+    SandboxProc::start(args)
 }
 
 fn add_platform(l: &TempLedger, sb: &SandboxProc) {

@@ -2,66 +2,9 @@
 //! ledger, the real OS keyring and loopback HTTP. Every output, the ledger
 //! file and the journal are grepped for the API key, service keys and ltiks.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use crate::common::{TempLedger, require_secret_service};
+use crate::common::{SandboxProc, TempLedger, require_secret_service};
 use predicates::prelude::*;
 use serde_json::{Value, json};
-
-struct SandboxProc {
-    child: Child,
-    info: Value,
-}
-
-impl Drop for SandboxProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SandboxProc {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("passback"))
-            .arg("sandbox")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn sandbox");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?}: {e}"));
-        Self { child, info }
-    }
-
-    fn s(&self, key: &str) -> String {
-        self.info[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("{key} in {}", self.info))
-            .to_string()
-    }
-
-    fn admin(&self, path: &str, body: Value) -> Value {
-        let r = reqwest::blocking::Client::new()
-            .post(format!("{}/_sandbox/{path}", self.s("base_url")))
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().unwrap_or(Value::Null)
-    }
-
-    fn state(&self) -> Value {
-        reqwest::blocking::get(format!("{}/_sandbox/ltiaas/state", self.s("base_url")))
-            .unwrap()
-            .json()
-            .unwrap()
-    }
-}
 
 /// Collects everything the CLI printed, to grep for secrets at the end.
 #[derive(Default)]

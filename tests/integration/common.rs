@@ -1,7 +1,11 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
 
 /// Integration tests that touch secrets use the real OS keyring. `./dev test`
 /// runs them inside `dbus-run-session` with an unlocked gnome-keyring; a bare
@@ -54,4 +58,59 @@ pub fn ledger_bytes(path: &Path) -> Vec<u8> {
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A spawned `passback sandbox`, killed when dropped.
+pub struct SandboxProc {
+    pub child: Child,
+    pub info: Value,
+}
+
+impl Drop for SandboxProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SandboxProc {
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("passback"))
+            .arg("sandbox")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?}: {e}"));
+        Self { child, info }
+    }
+
+    pub fn s(&self, key: &str) -> String {
+        self.info[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {}", self.info))
+            .to_string()
+    }
+
+    pub fn admin(&self, path: &str, body: Value) -> Value {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/_sandbox/{path}", self.s("base_url")))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap_or(Value::Null)
+    }
+
+    pub fn state(&self) -> Value {
+        reqwest::blocking::get(format!("{}/_sandbox/ltiaas/state", self.s("base_url")))
+            .unwrap()
+            .json()
+            .unwrap()
+    }
 }

@@ -234,7 +234,11 @@ async fn capture_look_up_send_and_read_back() {
 
     let read = r.read(&t, &LineItemChoice::default()).await;
     assert!(read.confirmed, "{read:?}");
-    assert_eq!(read.read_score, Some(8.0));
+    assert_eq!(
+        read.read_score,
+        Some(0.8),
+        "on the 0–1 scale, as the journal keeps reads"
+    );
     let result = read.result.unwrap();
     assert_eq!(result.result_maximum, Some(10.0));
     assert_eq!(result.timestamp, sent.timestamp);
@@ -252,7 +256,8 @@ async fn capture_look_up_send_and_read_back() {
             .all(|a| a.finished_at.is_some() && a.outcome == AttemptOutcome::Success)
     );
     assert_eq!(journal[0].operation, "score_read");
-    assert_eq!(journal[0].read_score, Some(8.0));
+    // Reads are journaled on the 0–1 scale the statuses compare on (8 of 10).
+    assert_eq!(journal[0].read_score, Some(0.8));
     assert_eq!(journal[1].operation, "score");
     assert_eq!(journal[1].transport, "ltiaas");
     assert_eq!(journal[1].target, "https://lms.example/li/quiz-1");
@@ -647,7 +652,7 @@ async fn line_item_ids_with_slash_question_mark_and_percent_are_encoded_once() {
     assert!(rep.confirmed, "{rep:?}");
     assert_eq!(rep.line_item_source, Some(LineItemSource::Given));
     let read = r.read(&t, &given).await;
-    assert_eq!(read.read_score, Some(6.5), "{read:?}");
+    assert_eq!(read.read_score, Some(0.65), "{read:?}");
     let st = r.state().await;
     assert_eq!(
         st["score_posts"][0]["line_item_id"], odd,

@@ -15,3 +15,4 @@ mod import;
 mod keyring;
 mod lti11_sandbox;
 mod ltiaas_sandbox;
+mod sync;

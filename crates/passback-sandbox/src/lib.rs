@@ -9,6 +9,10 @@
 //! sourcedid, answers failures in the chosen dialect and injects faults
 //! reproducibly. Admin endpoints under `/_sandbox/` let tests and the demo
 //! workspace register sourcedids, change faults and read what was stored.
+//! Like Canvas, the Canvas dialect stores a score as a percentage with two
+//! decimals (rounded to 4 decimals: 1/3 is read back as 0.3333); Moodle and
+//! Sakai keep it as received. An optional request budget (see
+//! [`faults::Budget`]) imitates Canvas's throttling.
 //!
 //! The same server also speaks the LTIAAS service API under `/api/` (ID
 //! tokens, line items, scores) with its own admin calls under
@@ -19,6 +23,8 @@ pub mod faults;
 mod lti11;
 pub mod ltiaas;
 pub mod pox_server;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -75,7 +81,8 @@ pub enum SourcedidState {
 /// What the sandbox holds for one sourcedid.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredResult {
-    /// The normalized score (0.0–1.0) as received.
+    /// The normalized score (0.0–1.0): as received (Moodle, Sakai) or as hundredths
+    /// of a point of the assignment's points possible (Canvas).
     pub score: Option<f64>,
     pub result_text: Option<String>,
     pub result_url: Option<String>,
@@ -103,6 +110,9 @@ pub struct SandboxConfig {
     pub ltiaas_api_key: String,
     /// LTIAAS listings' page size when the caller gives no `limit`.
     pub ltiaas_page_size: usize,
+    /// The points possible of every LTI 1.1 assignment (Canvas keeps hundredths of a
+    /// point, so this decides how a score is rounded; 100 = a percentage with two decimals).
+    pub points_possible: f64,
 }
 
 impl SandboxConfig {
@@ -119,6 +129,7 @@ impl SandboxConfig {
             sourcedids: Vec::new(),
             ltiaas_api_key: format!("sandbox-ltiaas-key-{seed:016x}"),
             ltiaas_page_size: 10,
+            points_possible: 100.0,
         }
     }
 }
@@ -143,8 +154,17 @@ pub(crate) struct Inner {
     pub config: SandboxConfig,
     pub registry: HashMap<String, SourcedidState>,
     pub results: BTreeMap<String, StoredResult>,
+    /// Per sourcedid: every request that passed authentication and named it.
     pub request_counts: BTreeMap<String, u64>,
+    /// Per sourcedid: replaceResult and deleteResult requests, likewise.
+    pub write_counts: BTreeMap<String, u64>,
+    /// Per sourcedid: readResult requests, likewise.
+    pub read_counts: BTreeMap<String, u64>,
     pub total_requests: u64,
+    pub total_writes: u64,
+    pub total_reads: u64,
+    /// Outcome requests the budget turned away.
+    pub throttled: u64,
     pub faults: FaultPlan,
     pub nonces: NonceCache,
     pub message_counter: u64,
@@ -231,7 +251,12 @@ impl Sandbox {
             registry,
             results: BTreeMap::new(),
             request_counts: BTreeMap::new(),
+            write_counts: BTreeMap::new(),
+            read_counts: BTreeMap::new(),
             total_requests: 0,
+            total_writes: 0,
+            total_reads: 0,
+            throttled: 0,
             message_counter: 0,
         };
         let state: Shared = Arc::new(Mutex::new(inner));
@@ -285,10 +310,12 @@ impl Sandbox {
 }
 
 /// The answers a broken LMS front end gives whatever the protocol: a 500 error page, a 503
-/// with `Retry-After`, or a 200 sign-in page. `None` for faults each protocol shapes itself.
+/// with `Retry-After`, a 200 sign-in page or the old Canvas throttling 403 (costing
+/// `request_cost`). `None` for faults each protocol shapes itself.
 pub(crate) fn infrastructure_fault(
     fault: faults::Fault,
     retry_after: u64,
+    request_cost: f64,
 ) -> Option<axum::response::Response> {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -315,8 +342,82 @@ pub(crate) fn infrastructure_fault(
             "<html><head><title>Sign in</title></head><body><form action=\"/login\">Please sign in</form></body></html>",
         )
             .into_response(),
+        Fault::ForbiddenRateLimit => forbidden_rate_limit(request_cost, 0.0),
         _ => return None,
     })
+}
+
+/// `X-Rate-Limit-Remaining`.
+pub const RATE_LIMIT_REMAINING: &str = "x-rate-limit-remaining";
+/// `X-Request-Cost`.
+pub const REQUEST_COST: &str = "x-request-cost";
+
+/// Budget units as Canvas writes them: always a float (`50.0`, `612.3456`).
+fn units(v: f64) -> String {
+    format!("{:?}", (v * 10_000.0).round() / 10_000.0)
+}
+
+/// Old Canvas throttling: 403, plain text, no `Retry-After`.
+fn forbidden_rate_limit(cost: f64, remaining: f64) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    (
+        StatusCode::FORBIDDEN,
+        [
+            (header::CONTENT_TYPE.as_str(), "text/plain".to_string()),
+            (RATE_LIMIT_REMAINING, units(remaining)),
+            (REQUEST_COST, units(cost)),
+        ],
+        faults::FORBIDDEN_RATE_LIMIT_BODY,
+    )
+        .into_response()
+}
+
+/// The answer to a request the budget turned away (both protocols answer alike).
+pub(crate) fn throttle_response(
+    answer: faults::BudgetAnswer,
+    charge: faults::Charge,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    match answer {
+        faults::BudgetAnswer::Forbidden => forbidden_rate_limit(charge.cost, charge.remaining),
+        faults::BudgetAnswer::TooManyRequests => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "application/json")],
+            faults::RATE_LIMIT_JSON_BODY,
+        )
+            .into_response(),
+    }
+}
+
+/// Add the budget's `X-Request-Cost` and `X-Rate-Limit-Remaining` to an answer (keeping
+/// those a scripted 403 already carries).
+pub(crate) fn with_budget(
+    mut resp: axum::response::Response,
+    charge: Option<faults::Charge>,
+) -> axum::response::Response {
+    let Some(c) = charge else { return resp };
+    for (name, value) in [(REQUEST_COST, c.cost), (RATE_LIMIT_REMAINING, c.remaining)] {
+        if !resp.headers().contains_key(name)
+            && let Ok(v) = axum::http::HeaderValue::from_str(&units(value))
+        {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
+}
+
+/// The same answer (status, headers) with `notice` in front of its body, as PHP in
+/// debug mode prints it.
+pub(crate) async fn with_notice(resp: axum::response::Response, notice: &str) -> axum::response::Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let mut out = Vec::with_capacity(notice.len() + bytes.len());
+    out.extend_from_slice(notice.as_bytes());
+    out.extend_from_slice(&bytes);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(out))
 }
 
 fn router(state: Shared) -> Router {

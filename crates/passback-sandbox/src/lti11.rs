@@ -1,6 +1,6 @@
 //! The sandbox's LTI 1.1 outcomes endpoint and its admin calls.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -251,8 +251,8 @@ fn sakai_words(r: &Refusal, consumer_key: &str) -> String {
     }
 }
 
-fn fault_response(fault: Fault, retry_after: u64) -> Response {
-    if let Some(r) = super::infrastructure_fault(fault, retry_after) {
+fn fault_response(fault: Fault, retry_after: u64, request_cost: f64) -> Response {
+    if let Some(r) = super::infrastructure_fault(fault, retry_after, request_cost) {
         return r;
     }
     match fault {
@@ -284,10 +284,15 @@ fn fault_response(fault: Fault, retry_after: u64) -> Response {
             )
                 .into_response()
         }
-        // Hang is handled by sleeping; the others were answered above.
-        Fault::Hang | Fault::Status500 | Fault::Status503 | Fault::HtmlPage => {
-            StatusCode::GATEWAY_TIMEOUT.into_response()
-        }
+        // Hang is handled by sleeping, PHP notices by answering normally; the others
+        // were answered above.
+        Fault::Hang
+        | Fault::Status500
+        | Fault::Status503
+        | Fault::HtmlPage
+        | Fault::ForbiddenRateLimit
+        | Fault::PhpNoticeHtml
+        | Fault::PhpNoticeText => StatusCode::GATEWAY_TIMEOUT.into_response(),
     }
 }
 
@@ -306,29 +311,56 @@ fn parse_score(raw: &str) -> Result<f64, Refusal> {
     Ok(v)
 }
 
+/// The score the LMS stores for a replaceResult (0–1). Canvas turns it into a
+/// percentage grade and keeps points rounded to hundredths of a point
+/// (`(points_possible * percentage * 100.0).round / 100.0` in `Assignment.interpret_grade`),
+/// so on a 7-point assignment 1/3 reads back as 2.33 / 7; Moodle and Sakai keep it as received.
+pub(crate) fn stored_score(dialect: Dialect, score: f64, points_possible: f64) -> f64 {
+    match dialect {
+        Dialect::Canvas if points_possible > 0.0 => {
+            (points_possible * score * 100.0).round() / (100.0 * points_possible)
+        }
+        Dialect::Canvas | Dialect::Moodle | Dialect::Sakai => score,
+    }
+}
+
 /// `POST <outcome path>`: the LTI 1.1 Basic Outcomes service.
+///
+/// The state lock is held only to charge the budget and draw the fault, then again to
+/// process the request; never while sleeping the latency (or a hang).
 pub(crate) async fn outcome(State(st): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let (decision, retry_after, dialect, offset) = {
+    let (adm, dialect, offset) = {
         let mut s = st.lock().await;
         s.total_requests += 1;
-        (
-            s.faults.decide(),
-            s.faults.retry_after_secs(),
-            s.config.dialect,
-            s.config.clock_offset_secs,
-        )
-    };
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
-    }
-    if let Some(f) = decision.fault {
-        if f == Fault::Hang {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+        let adm = s.faults.admit(Instant::now());
+        if adm.throttled().is_some() {
+            s.throttled += 1;
         }
-        return with_date(fault_response(f, retry_after), offset);
+        (adm, s.config.dialect, s.config.clock_offset_secs)
+    };
+    if let (Some(answer), Some(charge)) = (adm.throttled(), adm.charge) {
+        return with_date(
+            super::with_budget(super::throttle_response(answer, charge), Some(charge)),
+            offset,
+        );
     }
-    let resp = handle(&st, dialect, &headers, &uri, &body).await;
-    with_date(resp, offset)
+    if !adm.delay.is_zero() {
+        tokio::time::sleep(adm.delay).await;
+    }
+    let resp = match (adm.fault, adm.fault.and_then(Fault::php_notice)) {
+        (_, Some(notice)) => {
+            let resp = handle(&st, dialect, &headers, &uri, &body).await;
+            super::with_notice(resp, notice).await
+        }
+        (Some(f), None) => {
+            if f == Fault::Hang {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            fault_response(f, adm.retry_after, adm.request_cost)
+        }
+        (None, None) => handle(&st, dialect, &headers, &uri, &body).await,
+    };
+    with_date(super::with_budget(resp, adm.charge), offset)
 }
 
 async fn handle(st: &Shared, dialect: Dialect, headers: &HeaderMap, uri: &Uri, body: &Bytes) -> Response {
@@ -385,6 +417,7 @@ async fn handle(st: &Shared, dialect: Dialect, headers: &HeaderMap, uri: &Uri, b
     };
     let secret = s.config.consumer_secret.clone();
     let key = s.config.consumer_key.clone();
+    let points_possible = s.config.points_possible;
     let verified = match oauth::verify_request_raw("POST", &url, &params, body, |k| {
         (k == key).then(|| secret.clone())
     }) {
@@ -407,6 +440,17 @@ async fn handle(st: &Shared, dialect: Dialect, headers: &HeaderMap, uri: &Uri, b
         return refuse_now(Refusal::UnknownSourcedid);
     };
     *s.request_counts.entry(sourcedid.clone()).or_default() += 1;
+    match &req.operation {
+        Operation::ReplaceResult | Operation::DeleteResult => {
+            *s.write_counts.entry(sourcedid.clone()).or_default() += 1;
+            s.total_writes += 1;
+        }
+        Operation::ReadResult => {
+            *s.read_counts.entry(sourcedid.clone()).or_default() += 1;
+            s.total_reads += 1;
+        }
+        Operation::Other(_) => {}
+    }
     let state = match s.registry.get(&sourcedid) {
         Some(st) => *st,
         None => return refuse_now(Refusal::UnknownSourcedid),
@@ -439,7 +483,7 @@ async fn handle(st: &Shared, dialect: Dialect, headers: &HeaderMap, uri: &Uri, b
                 req.result_data.is_some() || req.submitted_at.is_some(),
             ) {
                 (Some(t), _) => match parse_score(t) {
-                    Ok(v) => Some(v),
+                    Ok(v) => Some(stored_score(dialect, v, points_possible)),
                     Err(r) => return refuse_now(r),
                 },
                 // Canvas accepts resultData or submittedAt without a score; the others need one.
@@ -503,14 +547,22 @@ fn operation_name(op: &Operation) -> String {
     }
 }
 
-/// `GET /_sandbox/results`: stored results and per-sourcedid request counts.
+/// `GET /_sandbox/results`: stored results, per-sourcedid request counts (all, writes,
+/// reads), throttled requests and what the budget holds now.
 pub(crate) async fn admin_results(State(st): State<Shared>) -> Response {
-    let s = st.lock().await;
+    let mut s = st.lock().await;
+    let budget_remaining = s.faults.remaining(Instant::now());
     Json(serde_json::json!({
         "dialect": s.config.dialect,
         "results": s.results,
         "requests": s.request_counts,
+        "writes": s.write_counts,
+        "reads": s.read_counts,
         "total_requests": s.total_requests,
+        "total_writes": s.total_writes,
+        "total_reads": s.total_reads,
+        "throttled": s.throttled,
+        "budget_remaining": budget_remaining,
         "registered": s.registry.len(),
     }))
     .into_response()
@@ -543,11 +595,45 @@ pub(crate) async fn admin_faults(State(st): State<Shared>, Json(cfg): Json<Fault
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `POST /_sandbox/reset`: forget stored results and counters (keeps the registry).
+/// `POST /_sandbox/reset`: forget stored results and counters and fill the budget's
+/// bucket again (keeps the registry and the fault settings).
 pub(crate) async fn admin_reset(State(st): State<Shared>) -> Response {
     let mut s = st.lock().await;
     s.results.clear();
     s.request_counts.clear();
+    s.write_counts.clear();
+    s.read_counts.clear();
     s.total_requests = 0;
+    s.total_writes = 0;
+    s.total_reads = 0;
+    s.throttled = 0;
+    s.faults.refill();
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canvas_keeps_hundredths_of_a_point_the_others_what_was_sent() {
+        let third = 1.0 / 3.0;
+        let two_thirds = 2.0 / 3.0;
+        // A 100-point assignment: a percentage with two decimals.
+        assert_eq!(stored_score(Dialect::Canvas, third, 100.0), 0.3333);
+        assert_eq!(stored_score(Dialect::Canvas, two_thirds, 100.0), 0.6667);
+        // A 7-point assignment: 2.33, 4.67 and 0.88 points (0.875 rounds half up).
+        for (score, kept) in [(third, 2.33), (two_thirds, 4.67), (0.125, 0.88)] {
+            let v = stored_score(Dialect::Canvas, score, 7.0);
+            assert!((v * 7.0 - kept).abs() < 1e-12, "{score}: {v}");
+        }
+        for v in [0.0, 1.0, 0.85, 0.775] {
+            assert_eq!(stored_score(Dialect::Canvas, v, 100.0), v);
+        }
+        for d in [Dialect::Moodle, Dialect::Sakai] {
+            assert_eq!(stored_score(d, third, 7.0), third);
+            assert_eq!(stored_score(d, two_thirds, 7.0), two_thirds);
+            assert_eq!(stored_score(d, 0.125, 7.0), 0.125);
+        }
+    }
 }

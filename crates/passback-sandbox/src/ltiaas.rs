@@ -20,7 +20,13 @@
 //! The header formats, the API key and service keys are checked; a bad
 //! credential gets LTIAAS's 401 shape (`{status, error, details: {message,
 //! description}}`). The fault plan of the sandbox (`--fault`, `--fail-next`,
-//! latency, `Retry-After`) applies to every `/api/` request.
+//! latency, `Retry-After`, the request budget) applies to every `/api/` request
+//! (an unknown `/api/` path excepted). The PHP notice faults (`notice_html`,
+//! `notice_text`) answer normally here: LTIAAS speaks JSON, and a notice in front
+//! of it would say nothing about Moodle. A budget-throttled request gets the same
+//! answer as an outcome request (the plain-text 403 or the JSON 429) and is not
+//! handled; every answer under a budget carries `X-Request-Cost` and
+//! `X-Rate-Limit-Remaining`.
 //!
 //! Admin calls (tests, demos):
 //!
@@ -38,11 +44,17 @@
 //! * `POST /_sandbox/ltiaas/refusals` `{"context_id", "user_id"?, "refusal":
 //!   "not_a_student" | "course_concluded" | "max_attempts" | "none"}`.
 //! * `GET /_sandbox/ltiaas/state`: request counts, every score post (to count
-//!   duplicates), stored results and line items. Never shows a key.
-//! * `POST /_sandbox/ltiaas/reset`: forget scores, posts and counters.
+//!   duplicates), stored results and line items. Never shows a key. Also
+//!   `score_writes` (`{line item id: {user id: n}}`, score posts that passed
+//!   authentication, found their line item and named a `userId`, whatever the
+//!   answer), `score_reads` (`{line item id: n}`, result reads likewise, every
+//!   page), `total_score_writes`, `total_score_reads`, `throttled` (requests the
+//!   budget turned away) and `budget_remaining` (`null` without a budget).
+//! * `POST /_sandbox/ltiaas/reset`: forget scores, posts and counters, and fill
+//!   the budget's bucket again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -157,6 +169,14 @@ pub(crate) struct LtiaasState {
     scores: BTreeMap<(String, String), SbScore>,
     posts: Vec<ScorePost>,
     requests: BTreeMap<&'static str, u64>,
+    /// Score posts per line item and user: those that passed authentication, named a line
+    /// item of the caller's context and carried a `userId`, whatever the answer.
+    score_writes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Result reads per line item: those that passed authentication and named a line item
+    /// of the caller's context, whatever the answer (every page counts).
+    score_reads: BTreeMap<String, u64>,
+    /// API requests the budget turned away.
+    throttled: u64,
 }
 
 impl LtiaasState {
@@ -173,6 +193,9 @@ impl LtiaasState {
             scores: BTreeMap::new(),
             posts: Vec::new(),
             requests: BTreeMap::new(),
+            score_writes: BTreeMap::new(),
+            score_reads: BTreeMap::new(),
+            throttled: 0,
         }
     }
 
@@ -232,8 +255,8 @@ fn external_error(status: StatusCode, body_received: Value, url: &str) -> Respon
         .into_response()
 }
 
-fn fault_response(fault: Fault, retry_after: u64) -> Response {
-    if let Some(r) = super::infrastructure_fault(fault, retry_after) {
+fn fault_response(fault: Fault, retry_after: u64, request_cost: f64) -> Response {
+    if let Some(r) = super::infrastructure_fault(fault, retry_after, request_cost) {
         return r;
     }
     match fault {
@@ -269,29 +292,48 @@ fn fault_response(fault: Fault, retry_after: u64) -> Response {
             )
                 .into_response()
         }
-        // Hang is handled by sleeping; the others were answered above.
-        Fault::Hang | Fault::Status500 | Fault::Status503 | Fault::HtmlPage => {
-            StatusCode::GATEWAY_TIMEOUT.into_response()
-        }
+        // Hang is handled by sleeping, PHP notices by answering normally; the others
+        // were answered above.
+        Fault::Hang
+        | Fault::Status500
+        | Fault::Status503
+        | Fault::HtmlPage
+        | Fault::ForbiddenRateLimit
+        | Fault::PhpNoticeHtml
+        | Fault::PhpNoticeText => StatusCode::GATEWAY_TIMEOUT.into_response(),
     }
 }
 
-/// Count the request and apply the fault plan; `Some` is the answer to give instead.
-async fn gate(st: &Shared, kind: &'static str) -> Option<Response> {
-    let (decision, retry_after) = {
+/// Count the request, charge the budget and apply the fault plan around `answer` (the
+/// request's own handling, run only when neither the budget nor a fault stops it). The
+/// state lock is not held while sleeping. PHP notice faults answer normally here.
+async fn metered(st: &Shared, kind: &'static str, answer: impl Future<Output = Response>) -> Response {
+    let adm = {
         let mut s = st.lock().await;
         *s.ltiaas.requests.entry(kind).or_default() += 1;
         *s.ltiaas.requests.entry("total").or_default() += 1;
-        (s.faults.decide(), s.faults.retry_after_secs())
+        let adm = s.faults.admit(Instant::now());
+        if adm.throttled().is_some() {
+            s.ltiaas.throttled += 1;
+        }
+        adm
     };
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
+    if let (Some(how), Some(charge)) = (adm.throttled(), adm.charge) {
+        return super::with_budget(super::throttle_response(how, charge), Some(charge));
     }
-    let f = decision.fault?;
-    if f == Fault::Hang {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+    if !adm.delay.is_zero() {
+        tokio::time::sleep(adm.delay).await;
     }
-    Some(fault_response(f, retry_after))
+    let resp = match adm.fault.filter(|f| f.php_notice().is_none()) {
+        None => answer.await,
+        Some(f) => {
+            if f == Fault::Hang {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            fault_response(f, adm.retry_after, adm.request_cost)
+        }
+    };
+    super::with_budget(resp, adm.charge)
 }
 
 /// An answer that ends a request early (boxed: responses are large).
@@ -427,9 +469,10 @@ fn per_page(s: &LtiaasState, q: &HashMap<String, String>) -> Result<usize, Rejec
 
 /// `GET /api/idtoken`.
 pub(crate) async fn idtoken(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = gate(&st, "idtoken").await {
-        return r;
-    }
+    metered(&st.clone(), "idtoken", idtoken_inner(State(st), headers)).await
+}
+
+async fn idtoken_inner(State(st): State<Shared>, headers: HeaderMap) -> Response {
     let s = st.lock().await;
     let l = &s.ltiaas;
     let ltik = match authenticate(l, &headers, true) {
@@ -496,9 +539,15 @@ pub(crate) async fn idtoken(State(st): State<Shared>, headers: HeaderMap) -> Res
 
 /// `GET /api/lineitems`.
 pub(crate) async fn list_line_items(State(st): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Some(r) = gate(&st, "lineitems").await {
-        return r;
-    }
+    metered(
+        &st.clone(),
+        "lineitems",
+        list_line_items_inner(State(st), headers, uri),
+    )
+    .await
+}
+
+async fn list_line_items_inner(State(st): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let s = st.lock().await;
     let l = &s.ltiaas;
     let caller = match authenticate(l, &headers, false) {
@@ -603,9 +652,15 @@ fn opt_string(m: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
 
 /// `POST /api/lineitems`.
 pub(crate) async fn create_line_item(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = gate(&st, "lineitems_create").await {
-        return r;
-    }
+    metered(
+        &st.clone(),
+        "lineitems_create",
+        create_line_item_inner(State(st), headers, body),
+    )
+    .await
+}
+
+async fn create_line_item_inner(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = st.lock().await;
     let caller = match authenticate(&s.ltiaas, &headers, false) {
         Ok(c) => c,
@@ -668,9 +723,19 @@ pub(crate) async fn get_line_item(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = gate(&st, "lineitem").await {
-        return r;
-    }
+    metered(
+        &st.clone(),
+        "lineitem",
+        get_line_item_inner(State(st), Path(id), headers),
+    )
+    .await
+}
+
+async fn get_line_item_inner(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let s = st.lock().await;
     let l = &s.ltiaas;
     let caller = match authenticate(l, &headers, false) {
@@ -698,9 +763,20 @@ pub(crate) async fn post_score(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = gate(&st, "scores_post").await {
-        return r;
-    }
+    metered(
+        &st.clone(),
+        "scores_post",
+        post_score_inner(State(st), Path(id), headers, body),
+    )
+    .await
+}
+
+async fn post_score_inner(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut s = st.lock().await;
     let l = &mut s.ltiaas;
     let caller = match authenticate(l, &headers, false) {
@@ -722,6 +798,13 @@ pub(crate) async fn post_score(
     let timestamp = opt_string(&m, "timestamp");
     let activity = opt_string(&m, "activityProgress");
     let grading = opt_string(&m, "gradingProgress");
+    if let Some(u) = &user_id {
+        *l.score_writes
+            .entry(li.id.clone())
+            .or_default()
+            .entry(u.clone())
+            .or_default() += 1;
+    }
     let mut post = ScorePost {
         line_item_id: li.id.clone(),
         user_id: user_id.clone(),
@@ -859,19 +942,31 @@ pub(crate) async fn get_scores(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if let Some(r) = gate(&st, "scores_get").await {
-        return r;
-    }
-    let s = st.lock().await;
-    let l = &s.ltiaas;
-    let caller = match authenticate(l, &headers, false) {
+    metered(
+        &st.clone(),
+        "scores_get",
+        get_scores_inner(State(st), Path(id), headers, uri),
+    )
+    .await
+}
+
+async fn get_scores_inner(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let mut s = st.lock().await;
+    let caller = match authenticate(&s.ltiaas, &headers, false) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let context_id = caller.context_id(l).unwrap_or_default();
-    let Some(li) = find_line_item(l, &context_id, &id) else {
-        return line_item_not_found(l, &id);
+    let context_id = caller.context_id(&s.ltiaas).unwrap_or_default();
+    let Some(li) = find_line_item(&s.ltiaas, &context_id, &id).cloned() else {
+        return line_item_not_found(&s.ltiaas, &id);
     };
+    *s.ltiaas.score_reads.entry(li.id.clone()).or_default() += 1;
+    let l = &s.ltiaas;
     let mut q = query_pairs(uri.query());
     let mut page = 1;
     let results_path = "/lms/results";
@@ -1188,16 +1283,24 @@ pub(crate) async fn admin_refusals(State(st): State<Shared>, Json(b): Json<Refus
 
 /// `GET /_sandbox/ltiaas/state`: counters, score posts, results and line items (never keys).
 pub(crate) async fn admin_state(State(st): State<Shared>) -> Response {
-    let s = st.lock().await;
+    let mut s = st.lock().await;
+    let budget_remaining = s.faults.remaining(Instant::now());
     let l = &s.ltiaas;
     let line_items: BTreeMap<&String, Vec<&SbLineItem>> = l
         .contexts
         .iter()
         .map(|(c, st)| (c, st.line_items.iter().collect()))
         .collect();
+    let total_score_writes: u64 = l.score_writes.values().flat_map(|m| m.values()).sum();
     Json(json!({
         "platform_id": l.platform_id,
         "requests": l.requests,
+        "throttled": l.throttled,
+        "budget_remaining": budget_remaining,
+        "score_writes": l.score_writes,
+        "score_reads": l.score_reads,
+        "total_score_writes": total_score_writes,
+        "total_score_reads": l.score_reads.values().sum::<u64>(),
         "score_posts": l.posts,
         "scores": l.scores.values().collect::<Vec<_>>(),
         "line_items": line_items,
@@ -1207,11 +1310,16 @@ pub(crate) async fn admin_state(State(st): State<Shared>) -> Response {
     .into_response()
 }
 
-/// `POST /_sandbox/ltiaas/reset`: forget scores, posts and counters (keeps launches and line items).
+/// `POST /_sandbox/ltiaas/reset`: forget scores, posts and counters and fill the budget's
+/// bucket again (keeps launches, line items and the fault settings).
 pub(crate) async fn admin_reset(State(st): State<Shared>) -> Response {
     let mut s = st.lock().await;
     s.ltiaas.scores.clear();
     s.ltiaas.posts.clear();
     s.ltiaas.requests.clear();
+    s.ltiaas.score_writes.clear();
+    s.ltiaas.score_reads.clear();
+    s.ltiaas.throttled = 0;
+    s.faults.refill();
     StatusCode::NO_CONTENT.into_response()
 }

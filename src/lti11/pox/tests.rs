@@ -671,6 +671,112 @@ fn malformed_xml_is_reported() {
     assert!(matches!(parse_response(latin1), Err(PoxError::Malformed(_))));
 }
 
+// ---- Leading junk (Moodle debug notices) ------------------------------------------
+
+const MOODLE_SUCCESS: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<imsx_POXEnvelopeResponse xmlns=\"http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0\"><imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_version>V1.0</imsx_version><imsx_messageIdentifier>1739208447</imsx_messageIdentifier><imsx_statusInfo><imsx_codeMajor>success</imsx_codeMajor><imsx_severity>status</imsx_severity><imsx_description>Grade replace response</imsx_description><imsx_messageRefIdentifier>999999123</imsx_messageRefIdentifier><imsx_operationRefIdentifier>replaceResultRequest</imsx_operationRefIdentifier></imsx_statusInfo></imsx_POXResponseHeaderInfo></imsx_POXHeader><imsx_POXBody><replaceResultResponse/></imsx_POXBody></imsx_POXEnvelopeResponse>\n";
+
+const HTML_NOTICE: &str = "<br />\n<b>Notice</b>:  Undefined index: foo in <b>/var/www/moodle/mod/lti/service.php</b> on line <b>42</b><br />\n";
+const TEXT_NOTICE: &str = "PHP Notice:  Undefined variable: bar in /var/www/x.php on line 1\n";
+
+#[test]
+fn php_notices_before_the_envelope_are_skipped() {
+    for junk in [
+        HTML_NOTICE,
+        TEXT_NOTICE,
+        "\n\nPHP Warning:  Cannot modify header information - headers already sent in /var/www/x.php on line 3\nPHP Notice:  x < y in /a.php on line 2\n",
+        "<br />\n<b>Deprecated</b>:  Function create_function() is deprecated in <b>/var/www/lib.php</b> on line <b>7</b><br />\n<br />\n<b>Notice</b>:  Undefined offset: 1 in <b>/var/www/x.php</b> on line <b>9</b><br />\n",
+    ] {
+        for (body, major, desc) in [
+            (MOODLE_SUCCESS, CodeMajor::Success, "Grade replace response"),
+            (MOODLE_FAILURE, CodeMajor::Failure, "Message signature not valid"),
+        ] {
+            let with_junk = format!("{junk}{body}");
+            let r = parse_response(with_junk.as_bytes()).unwrap_or_else(|e| panic!("{junk:?}: {e}"));
+            assert_eq!(r.code_major, major, "{junk:?}");
+            assert_eq!(r.description.as_deref(), Some(desc));
+            assert_eq!(r.message_ref_identifier.as_deref(), Some("999999123"));
+            assert_eq!(
+                r,
+                parse_response(body.as_bytes()).unwrap(),
+                "the same answer as without notices"
+            );
+        }
+    }
+    // Without a declaration, and with a namespace prefix, and after a BOM.
+    let bare = MOODLE_SUCCESS.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let prefixed = bare
+        .replace("<imsx_", "<ims:imsx_")
+        .replace("</imsx_", "</ims:imsx_")
+        .replace("<replaceResultResponse/>", "<ims:replaceResultResponse/>")
+        .replace("xmlns=", "xmlns:ims=");
+    for body in [
+        format!("{TEXT_NOTICE}{bare}"),
+        format!("{HTML_NOTICE}{prefixed}"),
+        format!("\u{feff}{TEXT_NOTICE}{MOODLE_SUCCESS}"),
+    ] {
+        let r = parse_response(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert!(r.is_success(), "{body}");
+        assert_eq!(r.operation.as_deref(), Some("replaceResultResponse"));
+    }
+}
+
+#[test]
+fn notices_do_not_loosen_the_rules() {
+    // Only an HTML page: refused exactly as before.
+    let page =
+        format!("{HTML_NOTICE}<html><body><h1>Error</h1><p>Database connection failed</p></body></html>");
+    assert!(
+        matches!(parse_response(page.as_bytes()), Err(PoxError::Malformed(_))),
+        "as without the skip"
+    );
+    let text = format!("{TEXT_NOTICE}Fatal error: out of memory");
+    let Err(PoxError::NotXml { first_bytes }) = parse_response(text.as_bytes()) else {
+        panic!("expected NotXml");
+    };
+    assert!(
+        first_bytes.starts_with("PHP Notice:  Undefined variable"),
+        "{first_bytes}"
+    );
+    // The envelope after the notices is still checked: cut off, DOCTYPE, entities, size.
+    let cut_off = format!("{TEXT_NOTICE}{}", &MOODLE_SUCCESS[..200]);
+    assert!(matches!(
+        parse_response(cut_off.as_bytes()),
+        Err(PoxError::Malformed(_))
+    ));
+    let dtd = format!(
+        "{TEXT_NOTICE}<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"boom\">]><imsx_POXEnvelopeResponse><imsx_codeMajor>&e;</imsx_codeMajor></imsx_POXEnvelopeResponse>"
+    );
+    assert_eq!(parse_response(dtd.as_bytes()), Err(PoxError::Doctype));
+    let dtd_in_junk = format!(
+        "{TEXT_NOTICE}<!DOCTYPE x [<!ENTITY e \"boom\">]><imsx_POXEnvelopeResponse><imsx_codeMajor>&e;</imsx_codeMajor></imsx_POXEnvelopeResponse>"
+    );
+    assert_eq!(
+        parse_response(dtd_in_junk.as_bytes()),
+        Err(PoxError::UnknownEntity("e".into())),
+        "a DTD in the skipped text declares nothing"
+    );
+    let mut big = TEXT_NOTICE.repeat(MAX_BODY_BYTES / TEXT_NOTICE.len() + 1);
+    big.push_str(MOODLE_SUCCESS);
+    assert!(matches!(
+        parse_response(big.as_bytes()),
+        Err(PoxError::TooLarge { .. })
+    ));
+    // Names that merely start like the envelope are not the envelope.
+    let lookalike = format!(
+        "{TEXT_NOTICE}<imsx_POXEnvelopeResponseX><imsx_codeMajor>success</imsx_codeMajor></imsx_POXEnvelopeResponseX>"
+    );
+    assert!(matches!(
+        parse_response(lookalike.as_bytes()),
+        Err(PoxError::NotXml { .. })
+    ));
+    // A document that starts as XML is never re-read from a later point.
+    let xml_then_more = format!("{MOODLE_SUCCESS}{MOODLE_FAILURE}");
+    assert!(matches!(
+        parse_response(xml_then_more.as_bytes()),
+        Err(PoxError::Malformed(_))
+    ));
+}
+
 // ---- Property tests ----------------------------------------------------------------
 
 /// Text that XML 1.0 can carry, with the characters that need escaping over-represented.

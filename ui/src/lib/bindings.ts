@@ -24,7 +24,20 @@ export type GradeRow = { grade_id: number, platform: string, context_id: string,
 /**
  * Why the status is what it is (last error description, or what is missing).
  */
-status_detail: string | null, };
+status_detail: string | null, 
+/**
+ * What the LMS was last seen to hold, on the 0–1 scale (`null`: no grade there,
+ * or never seen: see `lms_seen_at`).
+ */
+lms_score: number | null, 
+/**
+ * When the LMS value was seen (a read, or a gradebook export's time); `null`: never.
+ */
+lms_seen_at: string | null, 
+/**
+ * Where it was seen: `read`, or the gradebook export's file name.
+ */
+lms_source: string | null, };
 
 /**
  * A grade's standing against the LMS.

@@ -51,18 +51,8 @@ pub struct GradesArgs {
     /// lms_missing, differs, failed, cannot_send, unknown.
     #[arg(long, value_name = "STATUS", value_delimiter = ',')]
     pub status: Vec<StatusArg>,
-    /// Only this platform's grades.
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Only this course (LTI context_id).
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Only this activity (resource_link_id or title).
-    #[arg(long)]
-    pub activity: Option<String>,
-    /// Only this learner (LTI user_id).
-    #[arg(long)]
-    pub learner: Option<String>,
+    #[command(flatten)]
+    pub which: super::sync::Which,
     /// Print JSON (an array, streamed) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +85,15 @@ impl From<StatusArg> for GradeStatus {
     }
 }
 
+/// What the LMS was seen to hold: a percentage, `none` (seen empty) or blank (never seen).
+fn lms_cell(g: &GradeRow) -> String {
+    match (g.lms_score, &g.lms_seen_at) {
+        (Some(v), _) => format!("{}%", fmt_score(v * 100.0)),
+        (None, Some(_)) => "none".into(),
+        (None, None) => String::new(),
+    }
+}
+
 /// Rows a table measures its column widths on before it streams the rest.
 const TABLE_SAMPLE: usize = 1000;
 
@@ -108,6 +107,7 @@ fn grade_cells(g: &GradeRow) -> Vec<String> {
         g.learner_name.clone().unwrap_or_else(|| g.lti_user_id.clone()),
         format!("{}/{}", fmt_score(g.score_given), fmt_score(g.score_maximum)),
         format!("v{}", g.version),
+        lms_cell(g),
         g.status.as_str().into(),
         g.status_detail.clone().unwrap_or_default(),
     ]
@@ -117,10 +117,7 @@ pub async fn list_grades(db: Option<&Path>, a: GradesArgs) -> Result<ExitCode> {
     let pb = open(db).await?;
     let filter = GradeFilter {
         status: a.status.iter().copied().map(GradeStatus::from).collect(),
-        platform: a.platform.clone(),
-        context: a.context.clone(),
-        activity: a.activity.clone(),
-        learner: a.learner.clone(),
+        ..a.which.filter()
     };
     let filtered = filter != GradeFilter::default();
     let stdout = std::io::stdout();
@@ -153,7 +150,7 @@ pub async fn list_grades(db: Option<&Path>, a: GradesArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let headers = [
-        "PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "STATUS", "DETAIL",
+        "PLATFORM", "CONTEXT", "ACTIVITY", "LEARNER", "SCORE", "VER", "LMS", "STATUS", "DETAIL",
     ];
     let mut sample: Vec<Vec<String>> = Vec::new();
     let mut widths: Option<Vec<usize>> = None;

@@ -64,12 +64,27 @@ pub fn table_widths(headers: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     widths
 }
 
+/// A message on one line (LMS messages may span lines).
+pub fn one_line(s: &str) -> String {
+    s.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One table row, padded to `widths` (the last column is not padded).
 pub fn write_row(out: &mut impl Write, widths: &[usize], cells: Vec<String>) -> std::io::Result<()> {
     let mut s = String::new();
     for (i, c) in cells.iter().enumerate() {
+        // One line per row: an LMS message may span lines.
+        let c: std::borrow::Cow<str> = if c.contains(['\n', '\r']) {
+            one_line(c).into()
+        } else {
+            c.into()
+        };
         if i + 1 == cells.len() {
-            s.push_str(c);
+            s.push_str(&c);
         } else {
             s.push_str(&format!("{:<w$}  ", c, w = widths[i]));
         }

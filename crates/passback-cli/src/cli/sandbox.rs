@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use passback::secrets::Secrets;
 use passback::{Error, Result};
-use passback_sandbox::faults::{Fault, FaultConfig, FaultRate};
+use passback_sandbox::faults::{Budget, BudgetAnswer, Fault, FaultConfig, FaultRate};
 use passback_sandbox::{Dialect, Sandbox, SandboxConfig, read_sourcedids_file};
 
 #[derive(Debug, Args)]
@@ -33,10 +33,14 @@ pub struct SandboxArgs {
     /// Register these sourcedids as valid (repeatable).
     #[arg(long = "sourcedid", value_name = "ID")]
     pub sourcedid: Vec<String>,
+    /// Points possible of the assignments (Canvas keeps scores as hundredths of a point).
+    #[arg(long, default_value_t = 100.0, value_name = "POINTS")]
+    pub points_possible: f64,
     /// The sandbox clock minus the real clock, in seconds (practise clock skew).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub clock_offset: i64,
-    /// Fail requests at random: KIND:RATE with KIND one of 500, 503, 429, hang, reset, malformed, html.
+    /// Fail requests at random: KIND:RATE with KIND one of 500, 503, 429, 403, hang, reset,
+    /// malformed, html, notice_html, notice_text.
     #[arg(long = "fault", value_name = "KIND:RATE")]
     pub faults: Vec<FaultRate>,
     /// Fail the next requests in this order (repeatable), before any random fault.
@@ -48,6 +52,13 @@ pub struct SandboxArgs {
     /// Retry-After seconds on 429 and 503 answers.
     #[arg(long, default_value_t = 1)]
     pub retry_after: u64,
+    /// A request budget like Canvas's leaky bucket: CAPACITY:LEAK_PER_SEC:COST (e.g. 700:10:50).
+    #[arg(long, value_name = "CAPACITY:LEAK_PER_SEC:COST")]
+    pub budget: Option<Budget>,
+    /// How a request is answered when the budget is exhausted: 403 (old Canvas, plain text)
+    /// or 429 (new Canvas, JSON).
+    #[arg(long, value_name = "403|429", default_value = "429")]
+    pub budget_exhausted: BudgetAnswer,
 }
 
 /// Which LMS the sandbox imitates, as the command line spells it.
@@ -94,11 +105,17 @@ pub async fn run_sandbox(a: SandboxArgs) -> Result<ExitCode> {
         cfg.consumer_secret = s;
     }
     cfg.clock_offset_secs = a.clock_offset;
+    if !(a.points_possible.is_finite() && a.points_possible > 0.0) {
+        return Err(Error::invalid("--points-possible must be a positive number"));
+    }
+    cfg.points_possible = a.points_possible;
     cfg.faults = FaultConfig {
         script: a.fail_next,
         rates: a.faults,
         latency_ms,
         retry_after_secs: Some(a.retry_after),
+        budget: a.budget,
+        budget_exhausted: a.budget_exhausted,
     };
     cfg.sourcedids = a.sourcedid;
     let extra = match &a.sourcedids {

@@ -1,0 +1,125 @@
+//! Starting a run safely: one reconcile or sync at a time per ledger, and the
+//! journal of a process that died mid-run recovered before anything is sent.
+//!
+//! A run holds the ledger's sync lock (an open row in `sync_runs`) while it
+//! works. A second run refuses while the first one's process is alive; a run
+//! whose process died is closed, and every attempt such a process left in flight
+//! is closed as `interrupted` — its grade becomes `unknown`, and the next plan
+//! reads it before sending anything (the LMS may or may not hold it).
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::intake::Intake;
+use crate::store::{GradeKey, RunRow, host_name, run_id};
+
+/// How long a run on another computer is trusted without a heartbeat.
+pub const HEARTBEAT_STALE: Duration = Duration::from_secs(120);
+
+/// How often a run says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether process `pid` on this computer is alive (`None`: cannot tell).
+pub fn process_alive(pid: i64) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return Some(false);
+        };
+        if pid <= 0 {
+            return Some(false);
+        }
+        // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
+        let rc = unsafe { libc::kill(pid, 0) };
+        if rc == 0 {
+            return Some(true);
+        }
+        Some(std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+fn age(rfc3339: &str) -> Option<Duration> {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok()?;
+    let d = time::OffsetDateTime::now_utc() - t;
+    Some(Duration::from_secs_f64(d.as_seconds_f64().max(0.0)))
+}
+
+/// Whether the process behind `run_id` (`pid@host`, heartbeat at `heartbeat`) may still be running.
+pub fn may_be_alive(run_id: &str, heartbeat: Option<&str>) -> bool {
+    if run_id == crate::store::run_id() {
+        return true;
+    }
+    let here = host_name();
+    if let Some((pid, host)) = run_id.split_once('@')
+        && host == here
+        && let Ok(pid) = pid.parse::<i64>()
+        && let Some(alive) = process_alive(pid)
+    {
+        return alive;
+    }
+    // Another computer (or no way to tell): trust a fresh heartbeat.
+    heartbeat.and_then(age).is_some_and(|a| a < HEARTBEAT_STALE)
+}
+
+fn busy(r: &RunRow) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "another {} is running on this ledger (process {} on {}, since {}): wait for it to finish, or stop it \
+             (Ctrl-C) first",
+            r.kind, r.pid, r.host, r.started_at
+        ),
+    )
+}
+
+/// Take the sync lock for a new run of `kind` (`reconcile` or `sync`) and recover
+/// what dead runs left behind. Returns the run's id.
+pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
+    let id = intake
+        .open_run(kind, |open: &[RunRow]| {
+            for r in open {
+                if may_be_alive(&r.run_id, Some(&r.heartbeat_at)) {
+                    return Err(busy(r));
+                }
+            }
+            Ok(open.iter().map(|r| r.id).collect())
+        })
+        .await?;
+    // Attempts a dead process left in flight (journaled, never answered).
+    let dangling = intake.store().dangling_attempts().await?;
+    let dead: Vec<(i64, Option<GradeKey>)> = dangling
+        .iter()
+        .filter(|d| match &d.run_id {
+            Some(r) => r != run_id() && !may_be_alive(r, None),
+            // Journaled before processes were recorded: only a dead process can have left it.
+            None => true,
+        })
+        .map(|d| (d.id, d.key))
+        .collect();
+    if !dead.is_empty() {
+        tracing::warn!(
+            attempts = dead.len(),
+            "closing attempts a stopped process left in flight"
+        );
+        intake.close_interrupted(&dead).await?;
+    }
+    Ok(id)
+}
+
+/// Keep telling other runs this one is alive, until the returned handle is dropped.
+pub fn heartbeat(intake: &Intake, run: i64) -> tokio::task::JoinHandle<()> {
+    let store = intake.store().clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            if let Err(e) = store.heartbeat_run(run).await {
+                tracing::warn!(error = %e.message, "cannot record the run's heartbeat");
+            }
+        }
+    })
+}
