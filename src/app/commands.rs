@@ -9,8 +9,10 @@ use serde_json::Value;
 use ts_rs::TS;
 
 use super::Passback;
+use super::grades::GradesQuery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
+use crate::store::GradesPage;
 
 /// The arguments of a command that takes none.
 #[derive(Debug, Clone, Copy, Default, Deserialize, TS)]
@@ -84,8 +86,10 @@ commands! {
     list_platforms(NoArgs) -> Vec<Platform> => |pb, _| pb.list_platforms();
     /// Every activity with its counts.
     list_activities(NoArgs) -> Vec<ActivityRow> => |pb, _| pb.list_activities();
-    /// The current version of every grade with its status.
+    /// The current version of every grade with its status (small ledgers; windows page with `grades_page`).
     list_grades(NoArgs) -> Vec<GradeRow> => |pb, _| pb.list_grades();
+    /// One page of the grade listing: filtered and paged (keyset) in SQL.
+    grades_page(GradesQuery) -> GradesPage => |pb, q| pb.grades_page(&q);
     /// The ledger's and the keyring's health.
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
 }

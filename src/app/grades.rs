@@ -4,7 +4,20 @@ use super::Passback;
 use crate::error::Result;
 use crate::intake::{ActivitySeen, ContextSeen, PersonSeen, Place};
 use crate::model::{ActivityRow, Grade, GradeRow, NewGrade, Role};
-use crate::store::GradeFilter;
+use crate::store::{GradeCursor, GradeFilter, GradesPage};
+
+/// Which page of the grade listing a window wants.
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct GradesQuery {
+    pub filter: GradeFilter,
+    /// Only grades whose learner (id or name) or activity (resource link or title) contains this.
+    pub text: Option<String>,
+    /// The `next` of the previous page (`null`: the first page).
+    pub after: Option<GradeCursor>,
+    /// Rows per page (default 200, at most 2,000).
+    pub limit: Option<usize>,
+}
 
 /// A grade recorded by hand (support corrections, demos).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -60,6 +73,13 @@ impl Passback {
         each: impl FnMut(GradeRow) -> Result<()>,
     ) -> Result<u64> {
         self.store().for_each_grade_row(filter, each).await
+    }
+
+    /// One page of the grade listing for the window (see [`crate::store::Store::grade_rows_page`]).
+    pub async fn grades_page(&self, q: &GradesQuery) -> Result<GradesPage> {
+        self.store()
+            .grade_rows_page(&q.filter, q.text.as_deref(), q.after, q.limit.unwrap_or(200))
+            .await
     }
 
     pub async fn list_activities(&self) -> Result<Vec<ActivityRow>> {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{GradeRow, GradeStatus};
 
 /// Which current grades to list. Empty fields match everything.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct GradeFilter {
     /// Any of these statuses.
@@ -25,6 +25,52 @@ pub struct GradeFilter {
     pub learner: Option<String>,
     /// Only these grades (by id).
     pub grades: Vec<i64>,
+}
+
+/// Where a page of the listing ends: the next page starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct GradeCursor {
+    pub activity: i64,
+    pub learner: i64,
+}
+
+/// One page of the listing for a window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct GradesPage {
+    pub rows: Vec<GradeRow>,
+    /// Where the next page starts (`null`: this was the last).
+    pub next: Option<GradeCursor>,
+    /// How many grades match in all (first page only).
+    pub total: Option<u64>,
+}
+
+/// A `LIKE` pattern for "contains `t`" (with `\` escaping `%`, `_` and itself).
+fn like_pattern(t: &str) -> String {
+    let mut p = String::with_capacity(t.len() + 2);
+    p.push('%');
+    for ch in t.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// The status and learner filters, on `cg` and `l`.
+fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+    if !f.status.is_empty() {
+        q.push(" AND cg.status IN (");
+        let mut sep = q.separated(", ");
+        for s in &f.status {
+            sep.push_bind(s.as_str());
+        }
+        q.push(")");
+    }
+    if let Some(l) = &f.learner {
+        q.push(" AND l.lti_user_id = ").push_bind(l.clone());
+    }
 }
 
 /// Grades per page: one SQL row carries a page of grades as a JSON array, since
@@ -46,6 +92,7 @@ type Packed = (
     Option<String>,
     Option<String>,
     Option<String>,
+    i64,
 );
 
 /// An activity the listing walks, with its names.
@@ -71,6 +118,89 @@ impl Store {
         &self,
         f: &GradeFilter,
         mut each: impl FnMut(GradeRow) -> Result<()>,
+    ) -> Result<u64> {
+        self.walk_grade_rows(f, None, None, |row, _| each(row).map(|()| true))
+            .await
+    }
+
+    /// One page of the listing for a window: the grades after `after` (a cursor
+    /// from the previous page) in listing order, at most `limit`, optionally only
+    /// those whose learner (id or name) or activity (resource link or title)
+    /// contains `text`. Keyset paging: a page costs the same at the end of a
+    /// ledger of 100,000 grades as at its start. With no cursor, also counts every
+    /// grade that matches.
+    pub async fn grade_rows_page(
+        &self,
+        f: &GradeFilter,
+        text: Option<&str>,
+        after: Option<GradeCursor>,
+        limit: usize,
+    ) -> Result<GradesPage> {
+        let limit = limit.clamp(1, 2000);
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        let total = match after {
+            None => Some(self.count_grade_rows(f, text).await?),
+            Some(_) => None,
+        };
+        let mut rows = Vec::with_capacity(limit);
+        let mut last = None;
+        self.walk_grade_rows(f, text, after, |row, cursor| {
+            rows.push(row);
+            last = Some(cursor);
+            Ok(rows.len() < limit)
+        })
+        .await?;
+        let next = if rows.len() == limit { last } else { None };
+        Ok(GradesPage { rows, next, total })
+    }
+
+    async fn count_grade_rows(&self, f: &GradeFilter, text: Option<&str>) -> Result<u64> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT COUNT(*) FROM current_grades cg
+             JOIN learners l ON l.id = cg.learner_ref
+             JOIN activities a ON a.id = cg.activity_ref
+             JOIN contexts c ON c.id = a.context_ref
+             JOIN platforms p ON p.id = c.platform_id
+             WHERE 1 = 1",
+        );
+        if let Some(p) = &f.platform {
+            q.push(" AND p.name = ").push_bind(p.clone());
+        }
+        if let Some(c) = &f.context {
+            q.push(" AND c.context_id = ").push_bind(c.clone());
+        }
+        if let Some(a) = &f.activity {
+            q.push(" AND (a.resource_link_id = ")
+                .push_bind(a.clone())
+                .push(" OR a.title = ")
+                .push_bind(a.clone())
+                .push(")");
+        }
+        push_row_filters(&mut q, f);
+        if let Some(t) = text {
+            let pat = like_pattern(t);
+            q.push(" AND (l.lti_user_id LIKE ")
+                .push_bind(pat.clone())
+                .push(" ESCAPE '\\' OR l.name LIKE ")
+                .push_bind(pat.clone())
+                .push(" ESCAPE '\\' OR a.resource_link_id LIKE ")
+                .push_bind(pat.clone())
+                .push(" ESCAPE '\\' OR a.title LIKE ")
+                .push_bind(pat)
+                .push(" ESCAPE '\\')");
+        }
+        let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    /// Walk the listing from `after`, calling `each` with every row and its
+    /// cursor until it returns `false`.
+    async fn walk_grade_rows(
+        &self,
+        f: &GradeFilter,
+        text: Option<&str>,
+        after: Option<GradeCursor>,
+        mut each: impl FnMut(GradeRow, GradeCursor) -> Result<bool>,
     ) -> Result<u64> {
         // The activities, through the unique indexes on the names (CROSS JOIN
         // fixes that order in SQLite).
@@ -112,12 +242,31 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
 
         let mut n = 0;
-        for a in &activities {
-            let mut after = 0i64;
+        let start = match after {
+            // The cursor's activity, or (if it is gone) nothing: start over is
+            // worse than an empty page the window can refresh from.
+            Some(c) => match activities.iter().position(|a| a.id == c.activity) {
+                Some(i) => i,
+                None => return Ok(0),
+            },
+            None => 0,
+        };
+        let pattern = text.map(like_pattern);
+        for (i, a) in activities.iter().enumerate().skip(start) {
+            let mut after = match after {
+                Some(c) if i == start => c.learner,
+                _ => 0i64,
+            };
+            // A text that names the activity lists all its grades.
+            let whole_activity = text.is_some_and(|t| {
+                let t = t.to_lowercase();
+                a.resource_link_id.to_lowercase().contains(&t)
+                    || a.title.as_deref().is_some_and(|x| x.to_lowercase().contains(&t))
+            });
             loop {
                 let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                     "SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
-                                                        lms, seen, src)
+                                                        lms, seen, src, k)
                                              ORDER BY k) AS page,
                             MAX(k) AS last, COUNT(*) AS n
                      FROM (SELECT cg.learner_ref AS k, g.id, g.version,
@@ -135,16 +284,13 @@ impl Store {
                            WHERE cg.activity_ref = ",
                 );
                 q.push_bind(a.id).push(" AND cg.learner_ref > ").push_bind(after);
-                if !f.status.is_empty() {
-                    q.push(" AND cg.status IN (");
-                    let mut sep = q.separated(", ");
-                    for s in &f.status {
-                        sep.push_bind(s.as_str());
-                    }
-                    q.push(")");
-                }
-                if let Some(l) = &f.learner {
-                    q.push(" AND l.lti_user_id = ").push_bind(l.clone());
+                push_row_filters(&mut q, f);
+                if let (Some(pat), false) = (&pattern, whole_activity) {
+                    q.push(" AND (l.lti_user_id LIKE ")
+                        .push_bind(pat.clone())
+                        .push(" ESCAPE '\\' OR l.name LIKE ")
+                        .push_bind(pat.clone())
+                        .push(" ESCAPE '\\')");
                 }
                 q.push(" ORDER BY cg.learner_ref LIMIT ")
                     .push_bind(PAGE)
@@ -170,29 +316,39 @@ impl Store {
                     lms,
                     lms_seen_at,
                     lms_source,
+                    learner_ref,
                 ) in rows
                 {
-                    each(GradeRow {
-                        grade_id,
-                        platform: a.platform.clone(),
-                        context_id: a.context_id.clone(),
-                        resource_link_id: a.resource_link_id.clone(),
-                        activity_title: a.title.clone(),
-                        lti_user_id,
-                        learner_name,
-                        version,
-                        score_given: score(&sg)?,
-                        score_maximum: score(&sm)?,
-                        recorded_at,
-                        status: GradeStatus::parse(&status).ok_or_else(|| {
-                            Error::internal(format!("unknown grade status {status:?} in the ledger"))
-                        })?,
-                        status_detail: detail,
-                        lms_score: lms.as_deref().map(score).transpose()?,
-                        lms_seen_at,
-                        lms_source: lms_source.map(|s| s.trim_start_matches("export:").to_string()),
-                    })?;
+                    let go_on = each(
+                        GradeRow {
+                            grade_id,
+                            platform: a.platform.clone(),
+                            context_id: a.context_id.clone(),
+                            resource_link_id: a.resource_link_id.clone(),
+                            activity_title: a.title.clone(),
+                            lti_user_id,
+                            learner_name,
+                            version,
+                            score_given: score(&sg)?,
+                            score_maximum: score(&sm)?,
+                            recorded_at,
+                            status: GradeStatus::parse(&status).ok_or_else(|| {
+                                Error::internal(format!("unknown grade status {status:?} in the ledger"))
+                            })?,
+                            status_detail: detail,
+                            lms_score: lms.as_deref().map(score).transpose()?,
+                            lms_seen_at,
+                            lms_source: lms_source.map(|s| s.trim_start_matches("export:").to_string()),
+                        },
+                        GradeCursor {
+                            activity: a.id,
+                            learner: learner_ref,
+                        },
+                    )?;
                     n += 1;
+                    if !go_on {
+                        return Ok(n);
+                    }
                 }
                 if count < PAGE {
                     break;

@@ -35,7 +35,7 @@ pub use course::{CourseActivity, LearnerIds};
 pub use edx::{EdxAssignment, EdxRecord};
 pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
-pub use listing::GradeFilter;
+pub use listing::{GradeCursor, GradeFilter, GradesPage};
 pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};

@@ -16,3 +16,4 @@ mod keyring;
 mod lti11_sandbox;
 mod ltiaas_sandbox;
 mod sync;
+mod ui_bridge;

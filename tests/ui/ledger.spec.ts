@@ -13,7 +13,11 @@ const bin = process.env.PASSBACK_BIN || join(targetDir, 'debug', 'passback');
 const uiDir = join(root, 'ui', 'dist');
 
 interface Server {
+  /** The address to open: the base URL with the per-run token in its fragment (`#token=…`). */
   url: string;
+  /** The same address without the token. */
+  baseUrl: string;
+  token: string;
   proc: ChildProcessWithoutNullStreams;
 }
 
@@ -40,7 +44,8 @@ async function startServer(db: string): Promise<Server> {
     lines.once('line', (l) => (clearTimeout(timer), ok(l)));
     proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`ui-server exited with ${code}: ${stderr}`))));
   });
-  return { url: JSON.parse(first).url as string, proc };
+  const info = JSON.parse(first) as { url: string; base_url: string; token: string };
+  return { url: info.url, baseUrl: info.base_url, token: info.token, proc };
 }
 
 async function stopServer(s: Server): Promise<void> {
@@ -138,4 +143,54 @@ test('when Passback stops answering, the window says so and offers a retry', asy
   await expect(alert).toContainText('Passback did not answer');
   await expect(alert).toHaveAttribute('data-error-kind', 'unavailable');
   await expect(alert.getByRole('button', { name: 'Try again' })).toBeVisible();
+});
+
+test('the bridge token comes from the URL fragment, travels as a header and is kept in memory only', async ({ page }) => {
+  server = await startServer(db);
+  const { token, baseUrl } = server;
+  expect(server.url).toBe(`${baseUrl}#token=${token}`);
+  const apiTokens: (string | undefined)[] = [];
+  const requestUrls: string[] = [];
+  page.on('request', (r) => {
+    requestUrls.push(r.url());
+    if (new URL(r.url()).pathname.startsWith('/api/')) apiTokens.push(r.headers()['x-passback-token']);
+  });
+  await page.goto(server.url);
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
+
+  // Every bridge call carried the token; nothing sent to the server did (a fragment never is).
+  expect(apiTokens.length).toBeGreaterThan(0);
+  for (const t of apiTokens) expect(t).toBe(token);
+  for (const u of requestUrls) expect(u.split('#')[0]).not.toContain(token);
+  // Gone from the address bar (path kept), never stored.
+  expect(page.url()).toBe(baseUrl);
+  const stored = await page.evaluate(() => ({
+    local: JSON.stringify({ ...localStorage }),
+    session: JSON.stringify({ ...sessionStorage }),
+    cookie: document.cookie,
+    href: location.href,
+  }));
+  for (const v of Object.values(stored)) expect(v).not.toContain(token);
+  expect((await page.context().cookies()).map((c) => c.value)).not.toContain(token);
+
+  // The page keeps working from memory.
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
+});
+
+test('without the token the bridge refuses and the window shows why', async ({ page }) => {
+  server = await startServer(db);
+  // The base URL alone: the page loads, its calls are refused.
+  await page.goto(server.baseUrl);
+  const alert = page.getByRole('alert');
+  await expect(alert).toHaveAttribute('data-error-kind', 'invalid');
+  await expect(alert).toContainText('X-Passback-Token');
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toHaveCount(0);
+
+  // A reload forgets the token (it lived in memory only): open the printed address again.
+  await page.goto('about:blank');
+  await page.goto(server.url);
+  await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
+  await page.reload();
+  await expect(page.getByRole('alert')).toHaveAttribute('data-error-kind', 'invalid');
 });

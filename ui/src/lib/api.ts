@@ -17,6 +17,25 @@ function asCallError(e: unknown): CallError {
   return { kind: 'internal', message: String(e) };
 }
 
+/**
+ * The browser bridge's per-run token. `passback ui-server` prints the address to open
+ * with the token in its fragment (`#token=…`, never sent to a server); it is read once
+ * here, kept in memory only, and removed from the address bar. Every bridge call sends
+ * it as `X-Passback-Token`. Inside the desktop app there is none.
+ */
+const bridgeToken: string | null = isTauri() ? null : takeBridgeToken();
+
+function takeBridgeToken(): string | null {
+  if (typeof location === 'undefined') return null;
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
+  const token = fragment.get('token');
+  if (token === null) return null;
+  fragment.delete('token');
+  const rest = fragment.toString();
+  history.replaceState(history.state, '', `${location.pathname}${location.search}${rest ? `#${rest}` : ''}`);
+  return token;
+}
+
 export async function call<C extends CommandName>(
   command: C,
   args: Commands[C]['args'],
@@ -27,7 +46,10 @@ export async function call<C extends CommandName>(
     try {
       res = await fetch(`/api/${command}`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: {
+          'Content-Type': 'application/json',
+          ...(bridgeToken === null ? {} : { 'X-Passback-Token': bridgeToken }),
+        },
         body: JSON.stringify(args),
       });
     } catch (e) {
@@ -50,4 +72,5 @@ export const api = {
   overview: () => call('overview', {}),
   doctor: () => call('doctor', {}),
   listGrades: () => call('list_grades', {}),
+  gradesPage: (q: Commands['grades_page']['args']) => call('grades_page', q),
 };

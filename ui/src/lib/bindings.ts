@@ -18,6 +18,40 @@ export type DoctorReport = { passback_version: string, sqlite_version: string, d
 export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "internal";
 
 /**
+ * Where a page of the listing ends: the next page starts after it.
+ */
+export type GradeCursor = { activity: number, learner: number, };
+
+/**
+ * Which current grades to list. Empty fields match everything.
+ */
+export type GradeFilter = { 
+/**
+ * Any of these statuses.
+ */
+status: Array<GradeStatus>, 
+/**
+ * A platform's name.
+ */
+platform: string | null, 
+/**
+ * A course's LTI `context_id`.
+ */
+context: string | null, 
+/**
+ * An activity's `resource_link_id` (or its title).
+ */
+activity: string | null, 
+/**
+ * A learner's LTI `user_id`.
+ */
+learner: string | null, 
+/**
+ * Only these grades (by id).
+ */
+grades: Array<number>, };
+
+/**
  * A row of the grades listing: the current version of a grade with names and status.
  */
 export type GradeRow = { grade_id: number, platform: string, context_id: string, resource_link_id: string, activity_title: string | null, lti_user_id: string, learner_name: string | null, version: number, score_given: number, score_maximum: number, recorded_at: string, status: GradeStatus, 
@@ -43,6 +77,36 @@ lms_source: string | null, };
  * A grade's standing against the LMS.
  */
 export type GradeStatus = "pending" | "in_sync" | "lms_missing" | "differs" | "failed" | "cannot_send" | "unknown";
+
+/**
+ * One page of the listing for a window.
+ */
+export type GradesPage = { rows: Array<GradeRow>, 
+/**
+ * Where the next page starts (`null`: this was the last).
+ */
+next: GradeCursor | null, 
+/**
+ * How many grades match in all (first page only).
+ */
+total: number | null, };
+
+/**
+ * Which page of the grade listing a window wants.
+ */
+export type GradesQuery = { filter: GradeFilter, 
+/**
+ * Only grades whose learner (id or name) or activity (resource link or title) contains this.
+ */
+text: string | null, 
+/**
+ * The `next` of the previous page (`null`: the first page).
+ */
+after: GradeCursor | null, 
+/**
+ * Rows per page (default 200, at most 2,000).
+ */
+limit: number | null, };
 
 /**
  * The arguments of a command that takes none.
@@ -113,8 +177,10 @@ export interface Commands {
   list_platforms: { args: NoArgs; result: Array<Platform> };
   /** Every activity with its counts. */
   list_activities: { args: NoArgs; result: Array<ActivityRow> };
-  /** The current version of every grade with its status. */
+  /** The current version of every grade with its status (small ledgers; windows page with `grades_page`). */
   list_grades: { args: NoArgs; result: Array<GradeRow> };
+  /** One page of the grade listing: filtered and paged (keyset) in SQL. */
+  grades_page: { args: GradesQuery; result: GradesPage };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
 }
