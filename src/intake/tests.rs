@@ -956,6 +956,13 @@ async fn the_window_pages_the_listing_by_keyset_and_filters_by_text() {
     assert_eq!(page.total, Some(7));
     assert_eq!(page.rows.len(), 7);
     assert!(page.rows.iter().all(|r| r.resource_link_id == "rl-b"));
+    // The grade ids of a selection narrow the page and its total.
+    let one = GradeFilter {
+        grades: vec![all[5].grade_id],
+        ..GradeFilter::default()
+    };
+    let page = s.grade_rows_page(&one, None, None, 50).await.unwrap();
+    assert_eq!((page.total, page.rows), (Some(1), vec![all[5].clone()]));
     // LIKE wildcards in the text are literal.
     let page = s
         .grade_rows_page(&GradeFilter::default(), Some("user_%"), None, 50)

@@ -58,7 +58,13 @@ fn like_pattern(t: &str) -> String {
     p
 }
 
-/// The status and learner filters, on `cg` and `l`.
+/// The `WHERE` terms of a grade filter, on `cg`, `g`, `a`, `c`, `p`, `l`.
+pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+    push_row_filters(q, f);
+    push_place_filters(q, f);
+}
+
+/// The terms on the grade itself (status, ids, learner), on `cg`, `g` and `l`.
 fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
     if !f.status.is_empty() {
         q.push(" AND cg.status IN (");
@@ -68,9 +74,54 @@ fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
         }
         q.push(")");
     }
+    if !f.grades.is_empty() {
+        q.push(" AND g.id IN (");
+        let mut sep = q.separated(", ");
+        for id in &f.grades {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+    }
     if let Some(l) = &f.learner {
         q.push(" AND l.lti_user_id = ").push_bind(l.clone());
     }
+}
+
+/// The terms on where the grade is (platform, course, activity), on `p`, `c` and `a`.
+fn push_place_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+    if let Some(p) = &f.platform {
+        q.push(" AND p.name = ").push_bind(p.clone());
+    }
+    if let Some(c) = &f.context {
+        q.push(" AND c.context_id = ").push_bind(c.clone());
+    }
+    if let Some(a) = &f.activity {
+        q.push(" AND (a.resource_link_id = ")
+            .push_bind(a.clone())
+            .push(" OR a.title = ")
+            .push_bind(a.clone())
+            .push(")");
+    }
+}
+
+/// "The learner's id or name (and, with `activity`, the activity's resource link
+/// or title) matches the `LIKE` pattern", on `l` (and `a`).
+fn push_text(q: &mut QueryBuilder<Sqlite>, pattern: &str, activity: bool) {
+    let mut columns = vec!["l.lti_user_id", "l.name"];
+    if activity {
+        columns.extend(["a.resource_link_id", "a.title"]);
+    }
+    q.push(" AND (");
+    for (i, col) in columns.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push(*col)
+            .push(" LIKE ")
+            .push_bind(pattern.to_string())
+            .push(" ESCAPE '\\'");
+    }
+    q.push(")");
 }
 
 /// Grades per page: one SQL row carries a page of grades as a JSON array, since
@@ -157,37 +208,16 @@ impl Store {
     async fn count_grade_rows(&self, f: &GradeFilter, text: Option<&str>) -> Result<u64> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT COUNT(*) FROM current_grades cg
+             JOIN grades g ON g.id = cg.grade_ref
              JOIN learners l ON l.id = cg.learner_ref
              JOIN activities a ON a.id = cg.activity_ref
              JOIN contexts c ON c.id = a.context_ref
              JOIN platforms p ON p.id = c.platform_id
              WHERE 1 = 1",
         );
-        if let Some(p) = &f.platform {
-            q.push(" AND p.name = ").push_bind(p.clone());
-        }
-        if let Some(c) = &f.context {
-            q.push(" AND c.context_id = ").push_bind(c.clone());
-        }
-        if let Some(a) = &f.activity {
-            q.push(" AND (a.resource_link_id = ")
-                .push_bind(a.clone())
-                .push(" OR a.title = ")
-                .push_bind(a.clone())
-                .push(")");
-        }
-        push_row_filters(&mut q, f);
+        push_filter(&mut q, f);
         if let Some(t) = text {
-            let pat = like_pattern(t);
-            q.push(" AND (l.lti_user_id LIKE ")
-                .push_bind(pat.clone())
-                .push(" ESCAPE '\\' OR l.name LIKE ")
-                .push_bind(pat.clone())
-                .push(" ESCAPE '\\' OR a.resource_link_id LIKE ")
-                .push_bind(pat.clone())
-                .push(" ESCAPE '\\' OR a.title LIKE ")
-                .push_bind(pat)
-                .push(" ESCAPE '\\')");
+            push_text(&mut q, &like_pattern(t), true);
         }
         let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(n as u64)
@@ -211,19 +241,7 @@ impl Store {
              CROSS JOIN activities a ON a.context_ref = c.id
              WHERE 1 = 1",
         );
-        if let Some(p) = &f.platform {
-            q.push(" AND p.name = ").push_bind(p.clone());
-        }
-        if let Some(c) = &f.context {
-            q.push(" AND c.context_id = ").push_bind(c.clone());
-        }
-        if let Some(a) = &f.activity {
-            q.push(" AND (a.resource_link_id = ")
-                .push_bind(a.clone())
-                .push(" OR a.title = ")
-                .push_bind(a.clone())
-                .push(")");
-        }
+        push_place_filters(&mut q, f);
         q.push(" ORDER BY p.name, c.context_id, a.resource_link_id");
         let activities = q
             .build()
@@ -286,11 +304,7 @@ impl Store {
                 q.push_bind(a.id).push(" AND cg.learner_ref > ").push_bind(after);
                 push_row_filters(&mut q, f);
                 if let (Some(pat), false) = (&pattern, whole_activity) {
-                    q.push(" AND (l.lti_user_id LIKE ")
-                        .push_bind(pat.clone())
-                        .push(" ESCAPE '\\' OR l.name LIKE ")
-                        .push_bind(pat.clone())
-                        .push(" ESCAPE '\\')");
+                    push_text(&mut q, pat, false);
                 }
                 q.push(" ORDER BY cg.learner_ref LIMIT ")
                     .push_bind(PAGE)

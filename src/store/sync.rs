@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 
 use super::imports::shaped;
+use super::listing::push_filter;
 use super::{GradeFilter, GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
 use crate::model::{AttemptOperation, AttemptOutcome, Cause, ErrorClass, GradeStatus, PlatformKind, Role};
@@ -166,42 +167,6 @@ fn candidate(r: &SqliteRow) -> Result<Candidate> {
         last_attempt,
         lms,
     })
-}
-
-/// The `WHERE` terms of a grade filter, on `cg`, `g`, `a`, `c`, `p`, `l`.
-fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
-    if !f.status.is_empty() {
-        q.push(" AND cg.status IN (");
-        let mut sep = q.separated(", ");
-        for s in &f.status {
-            sep.push_bind(s.as_str());
-        }
-        q.push(")");
-    }
-    if !f.grades.is_empty() {
-        q.push(" AND g.id IN (");
-        let mut sep = q.separated(", ");
-        for id in &f.grades {
-            sep.push_bind(*id);
-        }
-        q.push(")");
-    }
-    if let Some(p) = &f.platform {
-        q.push(" AND p.name = ").push_bind(p.clone());
-    }
-    if let Some(c) = &f.context {
-        q.push(" AND c.context_id = ").push_bind(c.clone());
-    }
-    if let Some(a) = &f.activity {
-        q.push(" AND (a.resource_link_id = ")
-            .push_bind(a.clone())
-            .push(" OR a.title = ")
-            .push_bind(a.clone())
-            .push(")");
-    }
-    if let Some(l) = &f.learner {
-        q.push(" AND l.lti_user_id = ").push_bind(l.clone());
-    }
 }
 
 const CANDIDATE_FROM: &str = "

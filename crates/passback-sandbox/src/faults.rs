@@ -429,6 +429,25 @@ impl FaultPlan {
     }
 }
 
+/// The `reset` fault's answer: a 200 whose body starts with `prefix` and then
+/// breaks off with a connection reset.
+pub(crate) fn reset_mid_body(content_type: &'static str, prefix: &'static [u8]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let stream = futures_util::stream::iter(vec![
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(prefix)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox: connection reset",
+        )),
+    ]);
+    (
+        axum::http::StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -269,21 +269,7 @@ fn fault_response(fault: Fault, retry_after: u64, request_cost: f64) -> Response
             StatusCode::OK,
             "<?xml version=\"1.0\"?><imsx_POXEnvelopeResponse><imsx_POXHeader><imsx_POXResponse".into(),
         ),
-        Fault::Reset => {
-            let stream = futures_util::stream::iter(vec![
-                Ok::<_, std::io::Error>(Bytes::from_static(b"<?xml version=\"1.0\"?><imsx_POX")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "sandbox: connection reset",
-                )),
-            ]);
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/xml")],
-                Body::from_stream(stream),
-            )
-                .into_response()
-        }
+        Fault::Reset => super::faults::reset_mid_body("application/xml", b"<?xml version=\"1.0\"?><imsx_POX"),
         // Hang is handled by sleeping, PHP notices by answering normally; the others
         // were answered above.
         Fault::Hang

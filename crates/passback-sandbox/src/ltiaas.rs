@@ -57,7 +57,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -277,21 +277,7 @@ fn fault_response(fault: Fault, retry_after: u64, request_cost: f64) -> Response
             r#"{"lineItems":[{"id":"#,
         )
             .into_response(),
-        Fault::Reset => {
-            let stream = futures_util::stream::iter(vec![
-                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"lineItems\":[")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "sandbox: connection reset",
-                )),
-            ]);
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                Body::from_stream(stream),
-            )
-                .into_response()
-        }
+        Fault::Reset => super::faults::reset_mid_body("application/json", b"{\"lineItems\":["),
         // Hang is handled by sleeping, PHP notices by answering normally; the others
         // were answered above.
         Fault::Hang
