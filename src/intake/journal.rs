@@ -58,27 +58,77 @@ pub async fn record_all(
     finishes: &[Finished],
 ) -> Result<(Vec<i64>, Vec<i64>)> {
     let mut tx = conn.begin().await?;
+    let (reserved, ids) = write(&mut tx, clocks, starts, finishes).await?;
+    let done: Vec<i64> = finishes.iter().map(|f| f.id).collect();
+    fold_in(&mut tx, &done, touched(starts, finishes)).await?;
+    tx.commit().await?;
+    Ok((reserved, ids))
+}
+
+/// [`record_all`] without the fold: the attempts alone, committed. What they
+/// showed (observations) and the statuses they change are left to [`fold`],
+/// which the caller must run for `finishes` and the returned keys — a sync run
+/// folds many commits at once; recovery folds what a stopped run left.
+pub async fn record_unfolded(
+    conn: &mut SqliteConnection,
+    clocks: &[ScoreClock],
+    starts: &[NewAttempt],
+    finishes: &[Finished],
+) -> Result<(Vec<i64>, Vec<i64>, Vec<GradeKey>)> {
+    let mut tx = conn.begin().await?;
+    let (reserved, ids) = write(&mut tx, clocks, starts, finishes).await?;
+    tx.commit().await?;
+    Ok((reserved, ids, touched(starts, finishes)))
+}
+
+/// Record what finished attempts `done` showed the LMS to hold, and re-decide
+/// the statuses of `keys`' grades, in one transaction. Safe to repeat.
+pub async fn fold(conn: &mut SqliteConnection, done: &[i64], keys: Vec<GradeKey>) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    fold_in(&mut tx, done, keys).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn write(
+    conn: &mut SqliteConnection,
+    clocks: &[ScoreClock],
+    starts: &[NewAttempt],
+    finishes: &[Finished],
+) -> Result<(Vec<i64>, Vec<i64>)> {
     let mut reserved = Vec::with_capacity(clocks.len());
     for c in clocks {
         reserved.push(
-            Store::next_score_timestamp_ms(&mut tx, c.platform_id, &c.line_item_id, &c.lti_user_id, c.now_ms)
+            Store::next_score_timestamp_ms(conn, c.platform_id, &c.line_item_id, &c.lti_user_id, c.now_ms)
                 .await?,
         );
     }
-    let mut keys = Vec::with_capacity(starts.len() + finishes.len());
     let done: Vec<(i64, &AttemptResult, Option<&str>)> = finishes
         .iter()
         .map(|f| (f.id, &f.result, f.at.as_deref()))
         .collect();
-    Store::finish_attempts(&mut tx, &done).await?;
-    keys.extend(finishes.iter().filter_map(|f| f.key));
-    let ids = Store::start_attempts(&mut tx, starts).await?;
-    keys.extend(starts.iter().filter_map(key_of));
+    Store::close_attempts(conn, &done).await?;
+    let ids = Store::start_attempts(conn, starts).await?;
+    Ok((reserved, ids))
+}
+
+/// The grades whose statuses these starts and finishes may change.
+fn touched(starts: &[NewAttempt], finishes: &[Finished]) -> Vec<GradeKey> {
+    let mut keys: Vec<GradeKey> = finishes
+        .iter()
+        .filter_map(|f| f.key)
+        .chain(starts.iter().filter_map(key_of))
+        .collect();
     keys.sort_unstable_by_key(|k| (k.activity_ref, k.learner_ref));
     keys.dedup();
-    refresh_all(&mut tx, keys).await?;
-    tx.commit().await?;
-    Ok((reserved, ids))
+    keys
+}
+
+async fn fold_in(conn: &mut SqliteConnection, done: &[i64], mut keys: Vec<GradeKey>) -> Result<()> {
+    Store::observe_attempts(conn, done).await?;
+    keys.sort_unstable_by_key(|k| (k.activity_ref, k.learner_ref));
+    keys.dedup();
+    refresh_all(conn, keys).await
 }
 
 /// What an attempt interrupted by a process that stopped is recorded as.

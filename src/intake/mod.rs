@@ -282,6 +282,15 @@ impl Intake {
         Store::finish_run(&mut conn, id, summary).await
     }
 
+    /// Record what a stopped run's finished attempts showed the LMS to hold, and
+    /// re-decide their grades' statuses (the run may have stopped before its
+    /// journal folded them). Safe to repeat.
+    pub async fn fold_stopped_run(&self, run_id: &str, started_at: &str) -> Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        let (done, keys) = Store::finished_attempts_of_run(&mut conn, run_id, started_at).await?;
+        journal::fold(&mut conn, &done, keys).await
+    }
+
     /// Close attempts a process that died left in flight (see [`journal::interrupted`]).
     pub async fn close_interrupted(&self, attempts: &[(i64, Option<GradeKey>)]) -> Result<()> {
         let mut conn = self.store.pool().acquire().await?;

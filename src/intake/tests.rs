@@ -970,3 +970,67 @@ async fn the_window_pages_the_listing_by_keyset_and_filters_by_text() {
         .unwrap();
     assert_eq!((page.total, page.rows.len()), (Some(0), 0));
 }
+
+#[tokio::test]
+async fn a_run_that_stopped_before_its_fold_is_folded_by_recovery_once() {
+    let (i, pid) = intake_with(PlatformKind::Lti11).await;
+    let p = place(pid, "rl-1", "user-1", Some(Role::Learner));
+    let (placed, g, _) = i.grade_observed(&p, &grade(7.0, 10.0)).await.unwrap();
+    let k = placed.key().unwrap();
+    i.target_learned(k, &lti11_target("sid-1")).await.unwrap();
+    let since = now_rfc3339();
+    let mut conn = i.store().pool().acquire().await.unwrap();
+    let start = NewAttempt {
+        grade_ref: Some(g.id),
+        activity_ref: Some(k.activity_ref),
+        learner_ref: Some(k.learner_ref),
+        operation: AttemptOperation::Replace,
+        transport: PlatformKind::Lti11,
+        target: "https://lms.example.edu/outcomes".into(),
+        message_identifier: Some("m1".into()),
+        request_excerpt: None,
+    };
+    let (_, ids, _) = journal::record_unfolded(&mut conn, &[], &[start], &[])
+        .await
+        .unwrap();
+    let done = journal::Finished {
+        id: ids[0],
+        key: Some(k),
+        result: AttemptResult {
+            outcome: AttemptOutcome::Success,
+            http_status: Some(200),
+            code_major: Some("success".into()),
+            description: Some("ok".into()),
+            error_class: None,
+            fix_hint: None,
+            read_score: None,
+            response_excerpt: None,
+            cause: Some(crate::model::Cause::Ok),
+        },
+        at: None,
+    };
+    journal::record_unfolded(&mut conn, &[], &[], &[done])
+        .await
+        .unwrap();
+    drop(conn);
+    // The process "stopped" here: the attempt is committed, its fold is not.
+    assert_eq!(i.store().observations_of(&[k]).await.unwrap().len(), 0);
+    assert_eq!(status_of(&i).await.0, GradeStatus::Pending);
+    let run = crate::store::run_id();
+    i.fold_stopped_run(run, &since).await.unwrap();
+    assert_eq!(status_of(&i).await.0, GradeStatus::InSync);
+    let seen = i.store().observations_of(&[k]).await.unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].1, Some(0.7));
+    // Folding again (a second recovery) adds nothing.
+    let count = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM lms_observations")
+            .fetch_one(i.store().pool())
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(count().await, 1);
+    i.fold_stopped_run(run, &since).await.unwrap();
+    assert_eq!(count().await, 1);
+}

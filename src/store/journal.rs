@@ -104,6 +104,18 @@ impl Store {
         conn: &mut SqliteConnection,
         done: &[(i64, &AttemptResult, Option<&str>)],
     ) -> Result<()> {
+        Self::close_attempts(conn, done).await?;
+        let ids: Vec<i64> = done.iter().map(|(id, ..)| *id).collect();
+        Self::observe_attempts(conn, &ids).await
+    }
+
+    /// Record how attempts ended, and nothing else: what the LMS was seen to hold
+    /// is recorded by [`Store::observe_attempts`] (the sync journal does it for
+    /// many commits at once).
+    pub async fn close_attempts(
+        conn: &mut SqliteConnection,
+        done: &[(i64, &AttemptResult, Option<&str>)],
+    ) -> Result<()> {
         if done.is_empty() {
             return Ok(());
         }
@@ -138,8 +150,16 @@ impl Store {
                     chunk.len() as u64 - finished
                 )));
             }
-            // What the LMS was seen to hold: a successful read's value; a
-            // confirmed write's grade version.
+        }
+        Ok(())
+    }
+
+    /// What these finished attempts showed the LMS to hold, as observations of
+    /// their grades: a successful read's value; a confirmed write's grade
+    /// version. An attempt already observed is skipped, so this can run again
+    /// (recovery does, for a run that stopped between a commit and its fold).
+    pub async fn observe_attempts(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+        for chunk in super::imports::shaped(ids) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source, attempt_ref)
                  SELECT x.activity_ref, x.learner_ref,
@@ -152,16 +172,47 @@ impl Store {
                  WHERE x.outcome = 'success' AND x.activity_ref IS NOT NULL AND x.learner_ref IS NOT NULL
                    AND (x.operation IN ('read', 'score_read')
                         OR (x.operation IN ('replace', 'score') AND g.score_maximum > 0))
+                   AND NOT EXISTS (SELECT 1 FROM lms_observations o WHERE o.attempt_ref = x.id)
                    AND x.id IN (",
             );
             let mut sep = q.separated(", ");
-            for (id, ..) in chunk {
+            for id in chunk {
                 sep.push_bind(*id);
             }
             q.push(")");
             q.build().execute(&mut *conn).await?;
         }
         Ok(())
+    }
+
+    /// The finished attempts a run (`pid@host`, started at `since`) journaled,
+    /// with the grades they were about: what recovery folds when that run's
+    /// process stopped before folding them itself.
+    pub async fn finished_attempts_of_run(
+        conn: &mut SqliteConnection,
+        run_id: &str,
+        since: &str,
+    ) -> Result<(Vec<i64>, Vec<GradeKey>)> {
+        let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, activity_ref, learner_ref FROM attempts
+             WHERE run_id = ? AND started_at >= ? AND finished_at IS NOT NULL ORDER BY id",
+        )
+        .bind(run_id)
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        for (id, a, l) in rows {
+            ids.push(id);
+            if let (Some(activity_ref), Some(learner_ref)) = (a, l) {
+                keys.push(GradeKey {
+                    activity_ref,
+                    learner_ref,
+                });
+            }
+        }
+        Ok((ids, keys))
     }
 
     /// The (activity, learner) of the grade an attempt is linked to, if any.

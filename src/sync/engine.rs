@@ -263,22 +263,41 @@ pub fn score_to_send(c: &Candidate) -> ScoreToSend {
     s
 }
 
+/// Where one grade's requests go: for LTI 1.1 its outcome URL, checked against
+/// the platform's allowed hosts once per grade (not once per request).
+enum Target {
+    Outcome(std::result::Result<Url, String>),
+    Other,
+}
+
+impl Target {
+    fn of(c: &Candidate, route: &Route) -> Self {
+        match route {
+            Route::Lti11 { creds, .. } => Target::Outcome(
+                client::check_target(c.outcome_url.as_deref().unwrap_or(""), creds).map_err(|e| e.message),
+            ),
+            _ => Target::Other,
+        }
+    }
+}
+
 /// The host a route sends to.
-fn host_of(c: &Candidate, route: &Route) -> String {
-    let url = match route {
-        Route::Lti11 { .. } => c.outcome_url.clone().unwrap_or_default(),
-        Route::Ltiaas { client, .. } => client.base().to_string(),
-        Route::Unreachable(_) => return String::new(),
-    };
-    Url::parse(&url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
+fn host_of(c: &Candidate, route: &Route, target: &Target) -> String {
+    let host = |u: &Url| {
+        u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
         })
-        .unwrap_or(url)
+    };
+    match (route, target) {
+        (Route::Lti11 { .. }, Target::Outcome(Ok(u))) => host(u).unwrap_or_default(),
+        (Route::Lti11 { .. }, _) => c.outcome_url.clone().unwrap_or_default(),
+        (Route::Ltiaas { client, .. }, _) => Url::parse(client.base())
+            .ok()
+            .and_then(|u| host(&u))
+            .unwrap_or_else(|| client.base().to_string()),
+        (Route::Unreachable(_), _) => String::new(),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -420,6 +439,7 @@ impl<R: Router> Run<'_, R> {
         &self,
         c: &Candidate,
         route: &Route,
+        target: &Target,
         host: &Host,
         step: Step,
         requests: &mut u32,
@@ -432,9 +452,14 @@ impl<R: Router> Run<'_, R> {
                         "no lis_result_sourcedid is known for this grade".into(),
                     )));
                 };
-                let url = match client::check_target(c.outcome_url.as_deref().unwrap_or(""), creds) {
-                    Ok(u) => u,
-                    Err(e) => return Ok(Exchange::Failed(Verdict::not_sent(e.message))),
+                let url = match target {
+                    Target::Outcome(Ok(u)) => u,
+                    Target::Outcome(Err(e)) => return Ok(Exchange::Failed(Verdict::not_sent(e.clone()))),
+                    Target::Other => {
+                        return Err(crate::error::Error::internal(
+                            "an LTI 1.1 route without its target",
+                        ));
+                    }
                 };
                 let op = match step {
                     Step::Read => OutcomeOp::Read,
@@ -443,7 +468,7 @@ impl<R: Router> Run<'_, R> {
                 let t = OutcomeTransport {
                     client: http,
                     creds,
-                    url: &url,
+                    url,
                     sourcedid,
                     op: &op,
                 };
@@ -482,7 +507,8 @@ impl<R: Router> Run<'_, R> {
             Ok(r) => r,
             Err(e) => Arc::new(Route::Unreachable(Verdict::not_sent(e.message))),
         };
-        let host = self.hosts.get(&host_of(&c, &route));
+        let target = Target::of(&c, &route);
+        let host = self.hosts.get(&host_of(&c, &route, &target));
         let mut requests = 0u32;
         let mut lms_score = None;
         let stopped = |why: String, requests| {
@@ -491,7 +517,10 @@ impl<R: Router> Run<'_, R> {
             r
         };
         if read_first || self.job == Job::Reconcile {
-            match self.step(&c, &route, &host, Step::Read, &mut requests).await? {
+            match self
+                .step(&c, &route, &target, &host, Step::Read, &mut requests)
+                .await?
+            {
                 Exchange::Stopped(why) => return Ok(stopped(why, requests)),
                 Exchange::Failed(v) => return Ok(failed_result(&c, &v, requests)),
                 Exchange::Done(a) => {
@@ -535,7 +564,10 @@ impl<R: Router> Run<'_, R> {
                 }
             }
         }
-        match self.step(&c, &route, &host, Step::Write, &mut requests).await? {
+        match self
+            .step(&c, &route, &target, &host, Step::Write, &mut requests)
+            .await?
+        {
             Exchange::Stopped(why) => return Ok(stopped(why, requests)),
             Exchange::Failed(v) => {
                 let mut r = failed_result(&c, &v, requests);
@@ -551,7 +583,10 @@ impl<R: Router> Run<'_, R> {
             }
         }
         // --verify: read back.
-        match self.step(&c, &route, &host, Step::Read, &mut requests).await? {
+        match self
+            .step(&c, &route, &target, &host, Step::Read, &mut requests)
+            .await?
+        {
             Exchange::Stopped(why) => Ok(stopped(why, requests)),
             Exchange::Failed(v) => Ok(failed_result(&c, &v, requests)),
             Exchange::Done(a) => {

@@ -80,6 +80,7 @@ fn busy(r: &RunRow) -> Error {
 /// Take the sync lock for a new run of `kind` (`reconcile` or `sync`) and recover
 /// what dead runs left behind. Returns the run's id.
 pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
+    let mut stopped: Vec<RunRow> = Vec::new();
     let id = intake
         .open_run(kind, |open: &[RunRow]| {
             for r in open {
@@ -87,9 +88,15 @@ pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
                     return Err(busy(r));
                 }
             }
+            stopped = open.to_vec();
             Ok(open.iter().map(|r| r.id).collect())
         })
         .await?;
+    // A run folds what its attempts showed (observations, statuses) a moment
+    // after committing them; one that stopped may have left some unfolded.
+    for r in &stopped {
+        intake.fold_stopped_run(&r.run_id, &r.started_at).await?;
+    }
     // Attempts a dead process left in flight (journaled, never answered).
     let dangling = intake.store().dangling_attempts().await?;
     let dead: Vec<(i64, Option<GradeKey>)> = dangling

@@ -448,6 +448,22 @@ pub(crate) fn reset_mid_body(content_type: &'static str, prefix: &'static [u8]) 
         .into_response()
 }
 
+/// Wait out a request's added latency, to the tenth of a millisecond: tokio's
+/// timer rounds every sleep up to its next millisecond tick (a "20 ms" LMS would
+/// answer in 20.5–21 ms on average, and benchmarks compare against 20), so the
+/// last millisecond is slept by a blocking thread, which the OS wakes on time.
+pub async fn sleep_latency(delay: std::time::Duration) {
+    let deadline = std::time::Instant::now() + delay;
+    let coarse = delay.saturating_sub(std::time::Duration::from_millis(2));
+    if !coarse.is_zero() {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -331,7 +331,7 @@ pub(crate) async fn outcome(State(st): State<Shared>, headers: HeaderMap, uri: U
         );
     }
     if !adm.delay.is_zero() {
-        tokio::time::sleep(adm.delay).await;
+        crate::faults::sleep_latency(adm.delay).await;
     }
     let resp = match (adm.fault, adm.fault.and_then(Fault::php_notice)) {
         (_, Some(notice)) => {

@@ -308,7 +308,7 @@ async fn metered(st: &Shared, kind: &'static str, answer: impl Future<Output = R
         return super::with_budget(super::throttle_response(how, charge), Some(charge));
     }
     if !adm.delay.is_zero() {
-        tokio::time::sleep(adm.delay).await;
+        crate::faults::sleep_latency(adm.delay).await;
     }
     let resp = match adm.fault.filter(|f| f.php_notice().is_none()) {
         None => answer.await,
