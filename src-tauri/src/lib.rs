@@ -25,6 +25,25 @@ async fn call(ws: State<'_, Workspace>, command: String, args: Option<Value>) ->
     passback::app::commands::dispatch(ws.get()?, &command, args.unwrap_or(Value::Null)).await
 }
 
+/// Follow a job the window started (`start_sync`, `start_reconcile`): every event
+/// from number `after` on goes to the window over `on_event` as it happens, until
+/// the job ends or the window stops listening.
+#[tauri::command]
+async fn watch_job(
+    ws: State<'_, Workspace>,
+    job_id: u64,
+    after: u64,
+    on_event: tauri::ipc::Channel<passback::app::jobs::JobEvent>,
+) -> Result<(), Error> {
+    let q = passback::app::jobs::JobQuery { job_id, after };
+    ws.get()?
+        .watch_job(&q, |e| match on_event.send(e.clone()) {
+            Ok(()) => passback::progress::Flow::Continue,
+            Err(_) => passback::progress::Flow::Stop,
+        })
+        .await
+}
+
 /// Open the ledger (or the demo workspace) before the window shows. A failure is kept and
 /// reported by every command, so the window opens and says what is wrong.
 fn open_workspace() -> Workspace {
@@ -47,7 +66,7 @@ pub fn run() {
             app.manage(open_workspace());
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![call])
+        .invoke_handler(tauri::generate_handler![call, watch_job])
         .run(tauri::generate_context!())
         .expect("error while running Passback");
 }
@@ -72,7 +91,7 @@ mod tests {
 
     #[test]
     fn manifest_handler_and_capability_name_exactly_the_ipc_commands() {
-        let want = vec!["call".to_string()];
+        let want = vec!["call".to_string(), "watch_job".to_string()];
         let manifest = names_between(include_str!("../build.rs"), ".commands(&[", "]");
         assert_eq!(manifest, want, "build.rs app manifest");
         let handler = names_between(include_str!("lib.rs"), "generate_handler![", "]");
@@ -84,7 +103,7 @@ mod tests {
         );
         assert_eq!(
             granted,
-            vec!["allow-call".to_string()],
+            vec!["allow-call".to_string(), "allow-watch-job".to_string()],
             "capabilities/default.json grants only our command"
         );
     }

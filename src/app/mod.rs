@@ -14,6 +14,7 @@ pub mod audit;
 pub mod commands;
 pub mod grades;
 pub mod import;
+pub mod jobs;
 pub mod lti11;
 pub mod ltiaas;
 pub mod platforms;
@@ -58,6 +59,8 @@ pub fn default_db_path() -> Result<PathBuf> {
 pub struct Passback {
     intake: Intake,
     secrets: Secrets,
+    /// Reconciles and syncs the window started (see [`jobs`]).
+    jobs: std::sync::Arc<jobs::Jobs>,
 }
 
 impl Passback {
@@ -80,7 +83,11 @@ impl Passback {
                 "re-decided grade statuses under the current status rules"
             );
         }
-        Ok(Self { intake, secrets })
+        Ok(Self {
+            intake,
+            secrets,
+            jobs: Default::default(),
+        })
     }
 
     /// The ledger, for reads.
@@ -91,6 +98,11 @@ impl Passback {
     /// The ledger's single writer of facts.
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// The jobs the window started.
+    pub(crate) fn jobs(&self) -> &jobs::Jobs {
+        &self.jobs
     }
 
     pub fn secrets(&self) -> &Secrets {
@@ -139,6 +151,7 @@ impl Passback {
         Self {
             intake: Intake::new(store),
             secrets,
+            jobs: Default::default(),
         }
     }
 }

@@ -27,7 +27,6 @@ use crate::sync::recovery;
 #[serde(default)]
 pub struct SyncRequest {
     /// Which grades: platform, course, activity, learner, grade ids.
-    #[ts(skip)]
     pub filter: GradeFilter,
     /// Which statuses (empty: the default selection).
     pub only: Vec<Only>,
@@ -46,7 +45,6 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(default)]
 pub struct ReconcileRequest {
-    #[ts(skip)]
     pub filter: GradeFilter,
     /// Compare against the latest imported gradebook export instead of reading the LMS.
     pub from_export: bool,

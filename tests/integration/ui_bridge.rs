@@ -215,6 +215,9 @@ fn assert_refused_everywhere(
 ) -> Answer {
     b.api("no_such_command", extra, body)
         .assert_refused(status, &format!("{what} (unknown command)"));
+    // The job stream is behind the same guard.
+    b.api("stream/watch_job", extra, body)
+        .assert_refused(status, &format!("{what} (job stream)"));
     let a = b.api("overview", extra, body);
     a.assert_refused(status, what);
     a
@@ -484,4 +487,41 @@ fn a_call_that_is_not_json_is_refused() {
             &format!("Content-Type {ct}"),
         );
     }
+}
+
+#[test]
+fn a_job_started_through_the_bridge_streams_its_events_as_ndjson() {
+    let b = Bridge::start();
+    let headers = [
+        ("X-Passback-Token", b.token.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    // No job yet: the stream refuses with the core's not_found, as JSON.
+    let a = b.api("stream/watch_job", &headers, r#"{"job_id": 7}"#);
+    assert_eq!(a.status, 404, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json()["kind"], "not_found");
+
+    let a = b.api("start_sync", &headers, "{}");
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let job = a.json()["job_id"].as_u64().unwrap();
+    let a = b.api(
+        "stream/watch_job",
+        &headers,
+        &format!(r#"{{"job_id": {job}, "after": 0}}"#),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.header("Content-Type"), Some("application/x-ndjson"));
+    let events: Vec<Value> = String::from_utf8(a.body.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"begin"), "{events:?}");
+    assert_eq!(kinds.last(), Some(&"finished"), "{events:?}");
+    assert_eq!(events.last().unwrap()["report"]["run"]["job"], "sync");
+    // Polling gives the same events.
+    let a = b.api("job_events", &headers, &format!(r#"{{"job_id": {job}}}"#));
+    assert_eq!(a.json()["events"].as_array().unwrap().len(), events.len());
+    assert_eq!(a.json()["finished"], true);
 }

@@ -26,6 +26,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Args;
 use passback::app::commands::dispatch;
+use passback::app::jobs::JobQuery;
+use passback::progress::Flow;
 use passback::{Error, ErrorKind, Passback, Result};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -214,10 +216,51 @@ async fn call(
     dispatch(&pb, &command, args).await.map(Json).map_err(ApiError)
 }
 
+/// Follow a job (`{"job_id": N, "after": K}`): its events as NDJSON, one line
+/// each as they happen, until it ends. The window's progress and Cancel in a
+/// browser work from this stream, as in the desktop app from IPC.
+async fn watch_job(State(pb): State<Passback>, body: Bytes) -> std::result::Result<Response, ApiError> {
+    let q: JobQuery = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(Error::invalid(format!("bad arguments for watch_job: {e}"))))?;
+    // Refuse an unknown job before the stream starts (a plain JSON error).
+    pb.job_events(&JobQuery { after: u64::MAX, ..q })
+        .await
+        .map_err(ApiError)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    tokio::spawn(async move {
+        let _ = pb
+            .watch_job(&q, |e| {
+                let mut line = serde_json::to_vec(e).unwrap_or_default();
+                line.push(b'\n');
+                // The page went away: stop following.
+                if tx.send(Bytes::from(line)).is_err() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            })
+            .await;
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
+}
+
 /// Build the router: the API and the static UI, all behind the guard.
 fn router(pb: Passback, ui_dir: &Path, guard_state: Arc<Guard>) -> Router {
     let index = ui_dir.join("index.html");
     Router::new()
+        .route("/api/stream/watch_job", post(watch_job))
         .route("/api/{command}", post(call))
         .fallback_service(ServeDir::new(ui_dir).fallback(ServeFile::new(index)))
         .layer(middleware::from_fn_with_state(guard_state, guard))

@@ -2,8 +2,8 @@
 // routes to the core's command table), the loopback HTTP bridge (`passback ui-server`)
 // in a plain browser. Both reject with a CallError. Command names, arguments and
 // results are typed from the Rust command table (bindings.ts, generated).
-import { invoke, isTauri } from '@tauri-apps/api/core';
-import type { CommandName, Commands, PassbackError } from './bindings';
+import { Channel, invoke, isTauri } from '@tauri-apps/api/core';
+import type { CommandName, Commands, JobEvent, PassbackError } from './bindings';
 
 /** The core's error, or `unavailable` when Passback itself did not answer. */
 export type CallError = { kind: PassbackError['kind'] | 'unavailable'; message: string };
@@ -68,9 +68,58 @@ export async function call<C extends CommandName>(
   }
 }
 
+/**
+ * Follow a job the window started: `onEvent` gets each event from number `after` on,
+ * as it happens; the promise settles when the job has ended (or the stream broke).
+ * In the desktop app the events come over a Tauri IPC channel; through the browser
+ * bridge, as NDJSON lines of one streamed response.
+ */
+export async function watchJob(jobId: number, after: number, onEvent: (e: JobEvent) => void): Promise<void> {
+  try {
+    if (isTauri()) {
+      const channel = new Channel<JobEvent>();
+      channel.onmessage = onEvent;
+      await invoke('watch_job', { jobId, after, onEvent: channel });
+      return;
+    }
+    const res = await fetch('/api/stream/watch_job', {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        ...(bridgeToken === null ? {} : { 'X-Passback-Token': bridgeToken }),
+      },
+      body: JSON.stringify({ job_id: jobId, after }),
+    });
+    if (!res.ok || !res.body) {
+      const body: unknown = await res.json().catch(() => null);
+      throw body ?? { kind: 'internal', message: `HTTP ${res.status} from the Passback bridge` };
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line) onEvent(JSON.parse(line) as JobEvent);
+      }
+    }
+  } catch (e) {
+    throw asCallError(e);
+  }
+}
+
 export const api = {
   overview: () => call('overview', {}),
   doctor: () => call('doctor', {}),
   listGrades: () => call('list_grades', {}),
   gradesPage: (q: Commands['grades_page']['args']) => call('grades_page', q),
+  planSync: (r: Commands['plan_sync']['args']) => call('plan_sync', r),
+  startSync: (r: Commands['start_sync']['args']) => call('start_sync', r),
+  startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),
+  cancelJob: (jobId: number) => call('cancel_job', { job_id: jobId, after: 0 }),
+  jobEvents: (jobId: number, after: number) => call('job_events', { job_id: jobId, after }),
 };

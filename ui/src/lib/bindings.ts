@@ -7,9 +7,26 @@
 export type ActivityRow = { id: number, platform: string, context_id: string, context_title: string | null, resource_link_id: string, title: string | null, points_possible: number | null, learners: number, grades: number, };
 
 /**
+ * Why an attempt ended as it did: a stable code beside the human description,
+ * which summaries, the window and audits group by. New codes may be added; a
+ * code's meaning never changes.
+ */
+export type Cause = "ok" | "processing" | "server_error" | "rate_limited" | "timeout" | "connection_failed" | "malformed_answer" | "mismatched_answer" | "lms_busy" | "interrupted" | "signature_rejected" | "clock_skew" | "consumer_key_unknown" | "nonce_replayed" | "outcomes_disabled" | "api_key_rejected" | "service_key_stale" | "unknown_sourcedid" | "not_a_student" | "course_closed" | "assignment_invalid" | "no_points_possible" | "not_accepting_grades" | "bad_score" | "bad_timestamp" | "content_type" | "redirected" | "not_an_outcome_service" | "contradictory_answer" | "invalid_request" | "lms_refused" | "unknown";
+
+/**
  * Health report for `passback doctor` and the About panel.
  */
 export type DoctorReport = { passback_version: string, sqlite_version: string, db_path: string, schema_version: number, schema_latest: number, ledger_id: string, keyring_ok: boolean, keyring_detail: string, };
+
+/**
+ * How one grade ended.
+ */
+export type Ended = "sent" | "already_in_sync" | "read" | "lms_higher" | "cannot_send" | "failed" | "stopped";
+
+/**
+ * Why an attempt failed, which decides what happens next.
+ */
+export type ErrorClass = "transient" | "auth" | "permanent";
 
 /**
  * Stable error kinds. The serialized names (`snake_case`) are part of the
@@ -50,6 +67,27 @@ learner: string | null,
  * Only these grades (by id).
  */
 grades: Array<number>, };
+
+/**
+ * One grade's result, as the sink receives it.
+ */
+export type GradeResult = { grade_id: number, platform: string, context_id: string, resource_link_id: string, lti_user_id: string, learner_name: string | null, 
+/**
+ * The local score on the 0–1 scale.
+ */
+score: number, ended: Ended, 
+/**
+ * The status the grade has now.
+ */
+status: GradeStatus, cause: Cause | null, error_class: ErrorClass | null, description: string, fix_hint: string | null, 
+/**
+ * What a read found (0–1; `null` = no grade or no read).
+ */
+lms_score: number | null, 
+/**
+ * Requests sent for this grade.
+ */
+requests: number, };
 
 /**
  * A row of the grades listing: the current version of a grade with names and status.
@@ -109,9 +147,55 @@ after: GradeCursor | null,
 limit: number | null, };
 
 /**
+ * One thing a job said.
+ */
+export type JobEvent = { "type": "begin", job: string, title: string, total: number | null, } | { "type": "progress", tally: JobTally, } | { "type": "failed", result: GradeResult, } | { "type": "finished", report: SyncReport, } | { "type": "error", kind: ErrorKind, message: string, };
+
+/**
+ * A page of a job's events.
+ */
+export type JobFeed = { events: Array<JobEvent>, 
+/**
+ * The number of the next event: ask with `after` = this for the rest.
+ */
+next: number, finished: boolean, };
+
+/**
+ * Which job to cancel, or whose events to read.
+ */
+export type JobQuery = { job_id: number, 
+/**
+ * Events from this number on (0: from the first).
+ */
+after: number, };
+
+/**
+ * A job's handle, as the window holds it.
+ */
+export type JobStarted = { job_id: number, };
+
+/**
+ * Counts so far, with what a person wants to see.
+ */
+export type JobTally = { done: number, failed: number, total: number | null, remaining: number | null, 
+/**
+ * Grades per second so far.
+ */
+rate: number, elapsed_secs: number, 
+/**
+ * Seconds left at the rate so far.
+ */
+eta_secs: number | null, };
+
+/**
  * The arguments of a command that takes none.
  */
 export type NoArgs = Record<symbol, never>;
+
+/**
+ * Which grades a sync sends (`--only`).
+ */
+export type Only = "failed" | "pending" | "lms_missing" | "differs" | "all";
 
 /**
  * Everything the main window shows on open.
@@ -138,6 +222,27 @@ kind: ErrorKind,
  * What happened and what to do next.
  */
 message: string, };
+
+/**
+ * What a run planned, before anything was sent.
+ */
+export type PlanSummary = { 
+/**
+ * Grades the filter matched.
+ */
+matched: number, 
+/**
+ * Grades to work on.
+ */
+work: number, 
+/**
+ * Of those, grades read before they are written.
+ */
+read_first: number, cannot_send: number, 
+/**
+ * Grades left alone, by why.
+ */
+skipped: { [key in string]: number }, };
 
 /**
  * An LMS connection Passback signs for. Holds a keyring *reference*, never a secret.
@@ -169,6 +274,75 @@ secret_ref: string, created_at: string, };
  */
 export type PlatformKind = "lti11" | "ltiaas";
 
+/**
+ * What to reconcile.
+ */
+export type ReconcileRequest = { filter: GradeFilter, 
+/**
+ * Compare against the latest imported gradebook export instead of reading the LMS.
+ */
+from_export: boolean, concurrency: number | null, rate: number | null, timeout_secs: number | null, };
+
+/**
+ * How a run ended.
+ */
+export type RunSummary = { job: string, plan: PlanSummary, ended: { [key in string]: number }, 
+/**
+ * Failures by cause.
+ */
+failed_by_cause: { [key in string]: number }, requests: number, elapsed_ms: number, cancelled: boolean, 
+/**
+ * Platforms stopped by an auth failure, with the one message that says why.
+ */
+stopped_platforms: { [key in string]: string }, 
+/**
+ * A dry run: one example request, redacted (no secret, no signature).
+ */
+example_request: string | null, dry_run: boolean, };
+
+/**
+ * Statuses after a reconcile, with where the comparison came from.
+ */
+export type StatusCounts = { counts: Array<[GradeStatus, number]>, 
+/**
+ * For `--from-export`: the export compared against, and when it was made.
+ */
+export: [string, string] | null, };
+
+/**
+ * How a reconcile or sync ended.
+ */
+export type SyncReport = { run: RunSummary, 
+/**
+ * The statuses of the matched grades afterwards.
+ */
+statuses: StatusCounts, };
+
+/**
+ * What to sync (and how), as the CLI and the window ask.
+ */
+export type SyncRequest = { 
+/**
+ * Which grades: platform, course, activity, learner, grade ids.
+ */
+filter: GradeFilter, 
+/**
+ * Which statuses (empty: the default selection).
+ */
+only: Array<Only>, force_lower: boolean, verify: boolean, dry_run: boolean, 
+/**
+ * Requests in flight per LMS host (default 4).
+ */
+concurrency: number | null, 
+/**
+ * At most this many requests a second per host.
+ */
+rate: number | null, 
+/**
+ * Seconds before a request times out (default 30).
+ */
+timeout_secs: number | null, };
+
 /** Every command the window may call: its arguments and its result. */
 export interface Commands {
   /** What the main window shows on open. */
@@ -183,6 +357,16 @@ export interface Commands {
   grades_page: { args: GradesQuery; result: GradesPage };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
+  /** What a sync would do (counts by plan), sending nothing: the preview before Send. */
+  plan_sync: { args: SyncRequest; result: PlanSummary };
+  /** Start sending what is missing, in the background (see `job_events`, `cancel_job`). */
+  start_sync: { args: SyncRequest; result: JobStarted };
+  /** Start reading what the LMS holds (Check LMS), in the background. */
+  start_reconcile: { args: ReconcileRequest; result: JobStarted };
+  /** Ask a running job to stop: requests in flight finish, nothing new starts. */
+  cancel_job: { args: JobQuery; result: boolean };
+  /** A job's events from number `after` on (progress, failed grades, the end). */
+  job_events: { args: JobQuery; result: JobFeed };
 }
 
 export type CommandName = keyof Commands;

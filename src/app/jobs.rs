@@ -1,0 +1,397 @@
+//! Long work the window starts and watches: a reconcile or a sync runs as a
+//! job in the background of the process that holds the ledger (the desktop
+//! shell, or `passback ui-server`). The job reports through the same
+//! [`Progress`] sink every engine uses; this one records what it is told as a
+//! numbered list of [`JobEvent`]s that any number of watchers follow — the
+//! desktop shell forwards them to the window over IPC, the browser bridge
+//! streams them as NDJSON, `job_events` pages them for a caller that polls.
+//! `cancel_job` is the window's Cancel: the engine finishes what is in flight
+//! and starts nothing new.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use ts_rs::TS;
+
+use super::Passback;
+use super::sync::{ReconcileRequest, SyncReport, SyncRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::progress::{Flow, Job, Progress, Start, Tally};
+use crate::sync::engine::{Ended, GradeResult};
+
+/// A job's handle, as the window holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct JobStarted {
+    pub job_id: u64,
+}
+
+/// Which job to cancel, or whose events to read.
+#[derive(Debug, Clone, Copy, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct JobQuery {
+    pub job_id: u64,
+    /// Events from this number on (0: from the first).
+    pub after: u64,
+}
+
+/// Counts so far, with what a person wants to see.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+pub struct JobTally {
+    pub done: u64,
+    pub failed: u64,
+    pub total: Option<u64>,
+    pub remaining: Option<u64>,
+    /// Grades per second so far.
+    pub rate: f64,
+    pub elapsed_secs: f64,
+    /// Seconds left at the rate so far.
+    pub eta_secs: Option<f64>,
+}
+
+impl From<&Tally> for JobTally {
+    fn from(t: &Tally) -> Self {
+        Self {
+            done: t.done,
+            failed: t.failed,
+            total: t.total,
+            remaining: t.remaining(),
+            rate: t.rate(),
+            elapsed_secs: t.elapsed.as_secs_f64(),
+            eta_secs: t.eta().map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+/// One thing a job said.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobEvent {
+    /// The job began: what it is and how many grades it will go through.
+    Begin {
+        job: String,
+        title: String,
+        total: Option<u64>,
+    },
+    /// Counts so far (at most a few a second).
+    Progress { tally: JobTally },
+    /// A grade that did not end well (the first [`FAILED_KEPT`] of a job).
+    Failed { result: GradeResult },
+    /// The job ended; the report says how.
+    Finished { report: SyncReport },
+    /// The job could not run.
+    Error { kind: ErrorKind, message: String },
+}
+
+impl JobEvent {
+    fn ends(&self) -> bool {
+        matches!(self, JobEvent::Finished { .. } | JobEvent::Error { .. })
+    }
+}
+
+/// A page of a job's events.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct JobFeed {
+    pub events: Vec<JobEvent>,
+    /// The number of the next event: ask with `after` = this for the rest.
+    pub next: u64,
+    pub finished: bool,
+}
+
+/// How many failed grades a job keeps as events (the summary counts them all).
+pub const FAILED_KEPT: usize = 500;
+
+/// How often a job reports its counts.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// How many ended jobs are remembered for late watchers.
+const ENDED_KEPT: usize = 16;
+
+struct JobState {
+    events: Mutex<Vec<JobEvent>>,
+    /// The number of events so far, for watchers to wait on.
+    count: watch::Sender<u64>,
+    cancel: AtomicBool,
+}
+
+impl JobState {
+    fn push(&self, e: JobEvent) {
+        let mut events = self.events.lock().expect("job events");
+        events.push(e);
+        let n = events.len() as u64;
+        drop(events);
+        self.count.send_replace(n);
+    }
+
+    fn feed(&self, after: u64) -> JobFeed {
+        let events = self.events.lock().expect("job events");
+        let from = (after as usize).min(events.len());
+        JobFeed {
+            events: events[from..].to_vec(),
+            next: events.len() as u64,
+            finished: events.last().is_some_and(JobEvent::ends),
+        }
+    }
+}
+
+/// The jobs of one open ledger.
+#[derive(Default)]
+pub struct Jobs {
+    next: AtomicU64,
+    jobs: Mutex<HashMap<u64, Arc<JobState>>>,
+    /// Ended jobs, oldest first (the rest are forgotten).
+    ended: Mutex<Vec<u64>>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+impl Jobs {
+    fn get(&self, id: u64) -> Result<Arc<JobState>> {
+        self.jobs
+            .lock()
+            .expect("jobs")
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("no job {id} (it ended long ago, or never ran here)")))
+    }
+
+    fn running(&self) -> bool {
+        self.jobs.lock().expect("jobs").values().any(|j| {
+            !j.events
+                .lock()
+                .expect("job events")
+                .last()
+                .is_some_and(JobEvent::ends)
+        })
+    }
+
+    fn create(&self) -> (u64, Arc<JobState>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let state = Arc::new(JobState {
+            events: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+            cancel: AtomicBool::new(false),
+        });
+        self.jobs.lock().expect("jobs").insert(id, state.clone());
+        (id, state)
+    }
+
+    fn ended(&self, id: u64) {
+        let mut ended = self.ended.lock().expect("ended jobs");
+        ended.push(id);
+        if ended.len() > ENDED_KEPT {
+            let old = ended.remove(0);
+            self.jobs.lock().expect("jobs").remove(&old);
+        }
+    }
+}
+
+/// The sink a job's engine reports to.
+struct JobSink {
+    state: Arc<JobState>,
+    last: Option<Instant>,
+    failed_kept: usize,
+}
+
+impl JobSink {
+    fn tally(&mut self, t: &Tally, force: bool) {
+        if force || self.last.is_none_or(|l| l.elapsed() >= PROGRESS_EVERY) {
+            self.last = Some(Instant::now());
+            self.state.push(JobEvent::Progress { tally: t.into() });
+        }
+    }
+}
+
+impl Progress<GradeResult> for JobSink {
+    fn begin(&mut self, start: &Start) {
+        self.state.push(JobEvent::Begin {
+            job: match start.job {
+                Job::Import => "import",
+                Job::Reconcile => "reconcile",
+                Job::Sync => "sync",
+            }
+            .into(),
+            title: start.title.clone(),
+            total: start.total,
+        });
+    }
+
+    fn item(&mut self, tally: &Tally, item: &GradeResult) -> Flow {
+        if matches!(item.ended, Ended::Failed | Ended::Stopped) && self.failed_kept < FAILED_KEPT {
+            self.failed_kept += 1;
+            self.state.push(JobEvent::Failed { result: item.clone() });
+        }
+        let done = tally.total.is_some_and(|t| tally.done >= t);
+        self.tally(tally, done);
+        if self.state.cancel.load(Ordering::SeqCst) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn finish(&mut self, tally: &Tally) {
+        self.tally(tally, true);
+    }
+}
+
+/// What a job runs.
+enum Work {
+    Sync(SyncRequest),
+    Reconcile(ReconcileRequest),
+}
+
+impl Passback {
+    /// Start a sync in the background; follow it with [`Passback::job_events`]
+    /// or [`Passback::watch_job`]. Refused while another job of this window runs
+    /// (the ledger's run lock also refuses one from another process).
+    pub async fn start_sync(&self, req: SyncRequest) -> Result<JobStarted> {
+        if req.dry_run {
+            return Err(Error::invalid(
+                "a dry run answers at once: ask plan_sync instead of starting a job",
+            ));
+        }
+        self.start_job(Work::Sync(req))
+    }
+
+    /// Start a reconcile (reads only) in the background.
+    pub async fn start_reconcile(&self, req: ReconcileRequest) -> Result<JobStarted> {
+        self.start_job(Work::Reconcile(req))
+    }
+
+    fn start_job(&self, work: Work) -> Result<JobStarted> {
+        let jobs = self.jobs();
+        if jobs.running() {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                "a check or send is already running: wait for it to finish, or cancel it",
+            ));
+        }
+        let (id, state) = jobs.create();
+        let pb = self.clone();
+        tokio::spawn(async move {
+            let mut sink = JobSink {
+                state: state.clone(),
+                last: None,
+                failed_kept: 0,
+            };
+            let ended = match &work {
+                Work::Sync(req) => pb.sync(req, &mut sink).await,
+                Work::Reconcile(req) => pb.reconcile(req, &mut sink).await,
+            };
+            state.push(match ended {
+                Ok(report) => JobEvent::Finished { report },
+                Err(e) => JobEvent::Error {
+                    kind: e.kind,
+                    message: e.message,
+                },
+            });
+            pb.jobs().ended(id);
+        });
+        Ok(JobStarted { job_id: id })
+    }
+
+    /// Ask a job to stop: what is in flight finishes (and is journaled), nothing
+    /// new starts. Answers whether the job was still running.
+    pub async fn cancel_job(&self, q: &JobQuery) -> Result<bool> {
+        let state = self.jobs().get(q.job_id)?;
+        let running = !state.feed(0).finished;
+        state.cancel.store(true, Ordering::SeqCst);
+        Ok(running)
+    }
+
+    /// A job's events from number `after` on, without waiting.
+    pub async fn job_events(&self, q: &JobQuery) -> Result<JobFeed> {
+        Ok(self.jobs().get(q.job_id)?.feed(q.after))
+    }
+
+    /// Follow a job: `each` gets every event from number `after` on, as it
+    /// happens, until the job ends or `each` answers [`Flow::Stop`].
+    pub async fn watch_job(&self, q: &JobQuery, mut each: impl FnMut(&JobEvent) -> Flow) -> Result<()> {
+        let state = self.jobs().get(q.job_id)?;
+        let mut seen = state.count.subscribe();
+        let mut next = q.after;
+        loop {
+            let feed = state.feed(next);
+            next = feed.next;
+            for e in &feed.events {
+                if each(e) == Flow::Stop {
+                    return Ok(());
+                }
+            }
+            if feed.finished {
+                return Ok(());
+            }
+            if seen.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_reports_until_it_ends_and_one_job_runs_at_a_time() {
+        // A file ledger: a sync's journal needs a connection of its own.
+        let dir = tempfile::tempdir().unwrap();
+        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
+            .await
+            .unwrap();
+        let missing = pb
+            .job_events(&JobQuery { job_id: 99, after: 0 })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind, ErrorKind::NotFound);
+        let dry = SyncRequest {
+            dry_run: true,
+            ..SyncRequest::default()
+        };
+        assert_eq!(pb.start_sync(dry).await.unwrap_err().kind, ErrorKind::Invalid);
+
+        let started = pb.start_sync(SyncRequest::default()).await.unwrap();
+        let q = JobQuery {
+            job_id: started.job_id,
+            after: 0,
+        };
+        let mut seen = Vec::new();
+        pb.watch_job(&q, |e| {
+            seen.push(e.clone());
+            Flow::Continue
+        })
+        .await
+        .unwrap();
+        let last = seen.last().expect("events");
+        let JobEvent::Finished { report } = last else {
+            panic!("the last event ends the job: {seen:?}");
+        };
+        assert_eq!(report.run.job, "sync");
+        assert_eq!(report.run.plan.matched, 0);
+        // Polling from the start gives the same events; from the end, none.
+        let feed = pb.job_events(&q).await.unwrap();
+        assert_eq!(feed.events, seen);
+        assert!(feed.finished);
+        let rest = pb
+            .job_events(&JobQuery {
+                after: feed.next,
+                ..q
+            })
+            .await
+            .unwrap();
+        assert!(rest.events.is_empty() && rest.next == feed.next);
+        // Cancelling an ended job says it was not running.
+        assert!(!pb.cancel_job(&q).await.unwrap());
+        // A new job may start once the first ended; ids are not reused.
+        let second = pb.start_reconcile(ReconcileRequest::default()).await.unwrap();
+        assert_ne!(second.job_id, started.job_id);
+    }
+}

@@ -1,0 +1,212 @@
+// Sending from the window, in a real browser against the real bridge, a real ledger
+// and the real sandbox LMS: the preview of the plan, live progress streamed from the
+// engine, Cancel, and grades that end `in_sync`.
+import { test, expect, type Page } from '@playwright/test';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const root = resolve(import.meta.dirname, '../..');
+const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
+const bin = process.env.PASSBACK_BIN || join(targetDir, 'debug', 'passback');
+const uiDir = join(root, 'ui', 'dist');
+
+interface Server {
+  /** The address to open: the base URL with the per-run token in its fragment (`#token=…`). */
+  url: string;
+  /** The same address without the token. */
+  baseUrl: string;
+  token: string;
+  proc: ChildProcessWithoutNullStreams;
+}
+
+test.beforeAll(() => {
+  if (!existsSync(bin)) {
+    throw new Error(`no passback binary at ${bin}: run \`cargo build -p passback\` (honours CARGO_TARGET_DIR) or set PASSBACK_BIN`);
+  }
+  if (!existsSync(join(uiDir, 'index.html'))) throw new Error(`no built UI in ${uiDir}: run \`npm --prefix ui run build\``);
+});
+
+function cli(db: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(bin, ['--db', db, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`passback ${args.join(' ')} failed (${r.status}): ${r.error ?? r.stderr}`);
+  return r.stdout;
+}
+
+async function startServer(db: string): Promise<Server> {
+  const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir]);
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: proc.stdout });
+  const first = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`ui-server printed nothing within 20 s: ${stderr}`)), 20_000);
+    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
+    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`ui-server exited with ${code}: ${stderr}`))));
+  });
+  const info = JSON.parse(first) as { url: string; base_url: string; token: string };
+  return { url: info.url, baseUrl: info.base_url, token: info.token, proc };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+  const exited = new Promise((ok) => s.proc.once('exit', ok));
+  s.proc.kill();
+  await exited;
+}
+
+let dir: string;
+let db: string;
+let server: Server | undefined;
+
+test.beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'passback-ui-'));
+  db = join(dir, 'ledger.sqlite');
+});
+
+test.afterEach(async () => {
+  if (server) await stopServer(server);
+  server = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+
+interface Sandbox {
+  proc: ChildProcessWithoutNullStreams;
+  baseUrl: string;
+  outcomeUrl: string;
+  key: string;
+  secret: string;
+}
+
+async function startSandbox(args: string[]): Promise<Sandbox> {
+  const proc = spawn(bin, ['sandbox', '--dialect', 'moodle', ...args]);
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: proc.stdout });
+  const first = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the sandbox printed nothing within 20 s: ${stderr}`)), 20_000);
+    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
+    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the sandbox exited with ${code}: ${stderr}`))));
+  });
+  const s = JSON.parse(first) as { base_url: string; lti11_outcome_url: string; consumer_key: string; consumer_secret: string };
+  return { proc, baseUrl: s.base_url, outcomeUrl: s.lti11_outcome_url, key: s.consumer_key, secret: s.consumer_secret };
+}
+
+/** A ledger with platform `sb` (the sandbox) and `n` tool grades for sid-0 … sid-(n-1). */
+function ledgerFor(sb: Sandbox, n: number) {
+  cli(db, ['platform', 'add-lti11', '--name', 'sb', '--consumer-key', sb.key, '--allow-host', '127.0.0.1',
+    '--secret-env', 'PB_SB_SECRET'], { PB_SB_SECRET: sb.secret });
+  const csv = join(dir, 'grades.csv');
+  let body = 'context_id,resource_link_id,user_id,score_given,score_maximum,lis_result_sourcedid,lis_outcome_service_url\n';
+  for (let i = 0; i < n; i++) body += `c1,rl-1,u-${i},${(i % 10) + 1},10,sid-${i},${sb.outcomeUrl}\n`;
+  writeFileSync(csv, body);
+  cli(db, ['import', csv, '--platform', 'sb']);
+}
+
+async function showStatus(page: Page, label: string) {
+  await page.getByTestId('grades-status').selectOption({ label });
+}
+
+let sandbox: Sandbox | undefined;
+test.afterEach(() => {
+  sandbox?.proc.kill();
+  sandbox = undefined;
+});
+
+test('send all failed grades: a preview, live progress, and they turn in_sync', async ({ page }) => {
+  // The LMS knows two of four learners' grade slots: the first sync fails the others.
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1']);
+  ledgerFor(sandbox, 4);
+  const first = spawnSync(bin, ['--db', db, 'sync'], { encoding: 'utf8' });
+  expect(first.status, first.stderr).toBe(1);
+  // The learners are enrolled now.
+  const reg = await fetch(`${sandbox.baseUrl}/_sandbox/sourcedids`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sourcedids: ['sid-2', 'sid-3'] }),
+  });
+  expect(reg.ok).toBe(true);
+
+  server = await startServer(db);
+  await page.goto(server.url);
+  await showStatus(page, 'Failed');
+  await expect(page.getByTestId('grades-count')).toHaveText('2 grades');
+
+  await page.getByTestId('action-send-failed').click();
+  const dialog = page.getByRole('dialog', { name: 'Send all failed grades' });
+  await expect(dialog.getByTestId('plan-summary')).toContainText('2 grades will be sent');
+  await dialog.getByTestId('job-start').click();
+  await expect(dialog.getByTestId('job-summary')).toHaveText('2 sent.');
+  await expect(dialog.getByTestId('job-tally')).toContainText('2 / 2');
+  await dialog.getByTestId('job-close').click();
+  await expect(dialog).toHaveCount(0);
+
+  await expect(page.getByTestId('grades-count')).toHaveText('0 grades');
+  await showStatus(page, 'In the gradebook');
+  await expect(page.getByTestId('grades-count')).toHaveText('4 grades');
+  // The LMS holds what the ledger does.
+  const results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { results: Record<string, unknown> };
+  expect(Object.keys(results.results).sort()).toEqual(['sid-0', 'sid-1', 'sid-2', 'sid-3']);
+});
+
+test('check the LMS reads without writing, and a selected grade is sent alone', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1', '--sourcedid', 'sid-2']);
+  ledgerFor(sandbox, 3);
+  server = await startServer(db);
+  await page.goto(server.url);
+  await expect(page.getByTestId('grades-count')).toHaveText('3 grades');
+
+  await page.getByTestId('action-check').click();
+  const check = page.getByRole('dialog', { name: 'Check the LMS for every grade' });
+  await check.getByTestId('job-start').click();
+  await expect(check.getByTestId('job-summary')).toHaveText('3 checked.');
+  await check.getByTestId('job-close').click();
+  await showStatus(page, 'Missing in the LMS');
+  await expect(page.getByTestId('grades-count')).toHaveText('3 grades');
+  let results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { total_writes: number };
+  expect(results.total_writes).toBe(0);
+
+  await page.getByRole('checkbox', { name: /^Select u-1,/ }).check();
+  await page.getByTestId('action-send-selected').click();
+  const send = page.getByRole('dialog', { name: 'Send 1 selected grade' });
+  await expect(send.getByTestId('plan-summary')).toContainText('1 grade will be sent');
+  await send.getByTestId('job-start').click();
+  await expect(send.getByTestId('job-summary')).toHaveText('1 sent.');
+  await send.getByTestId('job-close').click();
+  await expect(page.getByTestId('grades-count')).toHaveText('2 grades');
+  results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { total_writes: number };
+  expect(results.total_writes).toBe(1);
+});
+
+test('cancel a slow sync: what was sent stays sent, the rest is not tried', async ({ page }) => {
+  const ids = Array.from({ length: 60 }, (_, i) => `sid-${i}`);
+  writeFileSync(join(dir, 'sids.txt'), ids.join('\n') + '\n');
+  sandbox = await startSandbox(['--sourcedids', join(dir, 'sids.txt'), '--latency-ms', '250']);
+  ledgerFor(sandbox, 60);
+  server = await startServer(db);
+  await page.goto(server.url);
+
+  await page.getByTestId('action-send-missing').click();
+  const dialog = page.getByRole('dialog', { name: 'Send what the LMS is missing' });
+  await expect(dialog.getByTestId('plan-summary')).toContainText('60 grades will be sent');
+  await dialog.getByTestId('job-start').click();
+  // Progress arrives while the run works; Escape does not close a running job.
+  await expect(dialog.getByTestId('job-tally')).toContainText(/Done\s*[1-9]\d*\s*\/\s*60/);
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeVisible();
+  await dialog.getByTestId('job-cancel').click();
+  await expect(dialog.getByTestId('job-summary')).toContainText('Cancelled.');
+  await expect(dialog.getByTestId('job-summary')).toContainText('not tried');
+  await dialog.getByTestId('job-close').click();
+
+  await showStatus(page, 'In the gradebook');
+  // The count changes once the filtered page arrives; all 60 would mean Cancel did nothing.
+  await expect(page.getByTestId('grades-count')).not.toHaveText('60 grades');
+  const sent = Number((await page.getByTestId('grades-count').innerText()).split(' ')[0]);
+  expect(sent).toBeGreaterThan(0);
+  expect(sent).toBeLessThan(60);
+  const results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { results: Record<string, unknown> };
+  expect(Object.keys(results.results).length).toBe(sent);
+});
