@@ -11,7 +11,7 @@ use ts_rs::TS;
 use super::Passback;
 use super::grades::GradesQuery;
 use super::jobs::{JobFeed, JobQuery, JobStarted};
-use super::sync::{ReconcileRequest, SyncRequest};
+use super::sync::{Health, ReconcileRequest, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
 use crate::store::GradesPage;
@@ -95,6 +95,8 @@ commands! {
     grades_page(GradesQuery) -> GradesPage => |pb, q| pb.grades_page(&q);
     /// The ledger's and the keyring's health.
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
+    /// Grades by status per course, failures by cause, the last run: the overview.
+    health(NoArgs) -> Health => |pb, _| pb.health();
     /// What a sync would do (counts by plan), sending nothing: the preview before Send.
     plan_sync(SyncRequest) -> PlanSummary => |pb, r| pb.plan_sync(&r);
     /// Start sending what is missing, in the background (see `job_events`, `cancel_job`).

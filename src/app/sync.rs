@@ -61,6 +61,29 @@ pub struct StatusCounts {
     pub export: Option<(String, String)>,
 }
 
+/// Where the grades stand, for the window's overview.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
+pub struct Health {
+    /// Grades by status per platform and course, the largest first.
+    pub places: Vec<crate::store::PlaceCounts>,
+    /// Failed grades by cause, the largest group first.
+    pub failures: Vec<crate::store::FailureGroup>,
+    /// Grades that cannot be sent until the learner launches again.
+    pub cannot_send: i64,
+    /// The latest reconcile or sync.
+    pub last_run: Option<LastRun>,
+}
+
+/// When the latest reconcile or sync ran.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct LastRun {
+    /// `reconcile` or `sync`.
+    pub kind: String,
+    pub started_at: String,
+    /// `null`: still running (or its process stopped; the next run recovers it).
+    pub finished_at: Option<String>,
+}
+
 /// How a reconcile or sync ended.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 pub struct SyncReport {
@@ -203,6 +226,28 @@ impl Router for AppRouter<'_> {
 }
 
 impl Passback {
+    /// Where the grades stand: counted in SQL, a few rows whatever the ledger's size.
+    pub async fn health(&self) -> Result<Health> {
+        let store = self.store();
+        let places = store.counts_by_place().await?;
+        let cannot_send = places
+            .iter()
+            .flat_map(|p| &p.counts)
+            .filter(|(s, _)| *s == GradeStatus::CannotSend)
+            .map(|(_, n)| n)
+            .sum();
+        Ok(Health {
+            places,
+            failures: store.failure_groups().await?,
+            cannot_send,
+            last_run: store.runs(1).await?.into_iter().next().map(|r| LastRun {
+                kind: r.kind,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+            }),
+        })
+    }
+
     /// What a sync would do, without doing it.
     pub async fn plan_sync(&self, req: &SyncRequest) -> Result<PlanSummary> {
         engine::plan_summary(self.store(), &req.filter, Job::Sync, &selection(req)).await

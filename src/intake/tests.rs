@@ -1034,3 +1034,76 @@ async fn a_run_that_stopped_before_its_fold_is_folded_by_recovery_once() {
     i.fold_stopped_run(run, &since).await.unwrap();
     assert_eq!(count().await, 1);
 }
+
+#[tokio::test]
+async fn the_overview_counts_by_course_and_groups_failures_by_cause() {
+    let (i, pid) = intake_with(PlatformKind::Lti11).await;
+    let causes = [
+        Some(crate::model::Cause::NotAStudent),
+        Some(crate::model::Cause::NotAStudent),
+        Some(crate::model::Cause::ServerError),
+        None,
+    ];
+    for (n, cause) in causes.iter().enumerate() {
+        let user = format!("user-{n}");
+        let p = place(pid, "rl-1", &user, Some(Role::Learner));
+        let (placed, g, _) = i.grade_observed(&p, &grade(n as f64, 10.0)).await.unwrap();
+        let k = placed.key().unwrap();
+        i.target_learned(k, &lti11_target(&format!("sid-{n}")))
+            .await
+            .unwrap();
+        let Some(cause) = cause else { continue };
+        let id = i
+            .attempt_started(&NewAttempt {
+                grade_ref: Some(g.id),
+                activity_ref: Some(k.activity_ref),
+                learner_ref: Some(k.learner_ref),
+                operation: AttemptOperation::Replace,
+                transport: PlatformKind::Lti11,
+                target: "https://lms.example.edu/outcomes".into(),
+                message_identifier: None,
+                request_excerpt: None,
+            })
+            .await
+            .unwrap();
+        let result = AttemptResult {
+            outcome: AttemptOutcome::Failure,
+            http_status: Some(200),
+            code_major: Some("failure".into()),
+            description: Some(format!("{} refused", cause.as_str())),
+            error_class: Some(ErrorClass::Permanent),
+            fix_hint: Some("ask the instructor".into()),
+            read_score: None,
+            response_excerpt: None,
+            cause: Some(*cause),
+        };
+        i.attempt_finished(id, &result).await.unwrap();
+    }
+    let s = i.store();
+    let places = s.counts_by_place().await.unwrap();
+    assert_eq!(places.len(), 1);
+    assert_eq!(places[0].context_id, "ctx-1");
+    assert_eq!(
+        places[0].counts,
+        vec![(GradeStatus::Failed, 3), (GradeStatus::Pending, 1)]
+    );
+    assert!(places[0].oldest_unsent.is_some());
+    let groups = s.failure_groups().await.unwrap();
+    let got: Vec<_> = groups.iter().map(|g| (g.cause, g.grades)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(crate::model::Cause::NotAStudent), 2),
+            (Some(crate::model::Cause::ServerError), 1)
+        ]
+    );
+    assert_eq!(groups[0].fix_hint.as_deref(), Some("ask the instructor"));
+    // "Retry this group" selects exactly the group's grades.
+    let f = GradeFilter {
+        cause: vec![crate::model::Cause::NotAStudent],
+        ..GradeFilter::default()
+    };
+    let page = s.grade_rows_page(&f, None, None, 50).await.unwrap();
+    assert_eq!(page.total, Some(2));
+    assert!(page.rows.iter().all(|r| r.status == GradeStatus::Failed));
+}

@@ -25,6 +25,9 @@ pub struct GradeFilter {
     pub learner: Option<String>,
     /// Only these grades (by id).
     pub grades: Vec<i64>,
+    /// Grades whose latest answered attempt ended with one of these causes
+    /// (the window's "Retry this group").
+    pub cause: Vec<crate::model::Cause>,
 }
 
 /// Where a page of the listing ends: the next page starts after it.
@@ -84,6 +87,17 @@ fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
     }
     if let Some(l) = &f.learner {
         q.push(" AND l.lti_user_id = ").push_bind(l.clone());
+    }
+    if !f.cause.is_empty() {
+        q.push(
+            " AND (SELECT x.cause FROM attempts x WHERE x.grade_ref = g.id AND x.finished_at IS NOT NULL
+                   ORDER BY x.id DESC LIMIT 1) IN (",
+        );
+        let mut sep = q.separated(", ");
+        for c in &f.cause {
+            sep.push_bind(c.as_str());
+        }
+        q.push(")");
     }
 }
 

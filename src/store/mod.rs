@@ -9,6 +9,7 @@
 mod bulk;
 mod course;
 mod edx;
+mod health;
 mod imports;
 mod journal;
 mod ledger;
@@ -33,6 +34,7 @@ use crate::error::{Error, Result};
 pub use bulk::{ExternalAttemptInsert, GradeInsert, LaunchInsert, ObservationInsert, StoredStatus};
 pub use course::{CourseActivity, LearnerIds};
 pub use edx::{EdxAssignment, EdxRecord};
+pub use health::{FailureGroup, PlaceCounts};
 pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
 pub use listing::{GradeCursor, GradeFilter, GradesPage};

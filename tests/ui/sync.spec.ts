@@ -210,3 +210,46 @@ test('cancel a slow sync: what was sent stays sent, the rest is not tried', asyn
   const results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { results: Record<string, unknown> };
   expect(Object.keys(results.results).length).toBe(sent);
 });
+
+test('the overview counts by course, sends what never reached the LMS, and retries a failure group', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1']);
+  ledgerFor(sandbox, 4);
+  // The first sync leaves two grades failed: their slots are unknown to the LMS.
+  expect(spawnSync(bin, ['--db', db, 'sync'], { encoding: 'utf8' }).status).toBe(1);
+  cli(db, ['grade', 'set', '--platform', 'sb', '--context', 'c1', '--resource-link', 'rl-1', '--user', 'u-0',
+    '--score', '10', '--max', '10']);
+  server = await startServer(db);
+  await page.goto(server.url);
+
+  const health = page.getByTestId('health');
+  await expect(health.getByTestId('place')).toHaveCount(1);
+  await expect(health.getByRole('img')).toHaveAttribute('aria-label', /In the gradebook: 1, .*Failed: 2/);
+  await expect(health.getByTestId('cta-text')).toContainText('3 grades never reached sb');
+  const failures = health.getByTestId('failures');
+  await expect(failures).toContainText('Grade slot unknown to the LMS — 2 grades');
+  await expect(page.getByTestId('last-run')).toContainText('Last send');
+
+  // Enrol the two learners, then retry exactly that group.
+  await fetch(`${sandbox.baseUrl}/_sandbox/sourcedids`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sourcedids: ['sid-2', 'sid-3'] }),
+  });
+  await failures.getByTestId('retry-group').click();
+  const retry = page.getByRole('dialog', { name: /^Retry: Grade slot unknown/ });
+  await expect(retry.getByTestId('plan-summary')).toContainText('2 grades will be sent');
+  await retry.getByTestId('job-start').click();
+  await expect(retry.getByTestId('job-summary')).toHaveText('2 sent.');
+  await retry.getByTestId('job-close').click();
+  await expect(page.getByTestId('failures')).toHaveCount(0);
+
+  // The changed grade is what is left: the call to action sends it.
+  await expect(health.getByTestId('cta-text')).toContainText('1 grade never reached sb');
+  await health.getByTestId('cta-send').click();
+  const send = page.getByRole('dialog', { name: /missing grades to sb/ });
+  await send.getByTestId('job-start').click();
+  await expect(send.getByTestId('job-summary')).toHaveText('1 sent.');
+  await send.getByTestId('job-close').click();
+  await expect(page.getByTestId('health')).toContainText('Everything here is in the gradebook.');
+  await expect(page.getByTestId('grades-count')).toHaveText('4 grades');
+});

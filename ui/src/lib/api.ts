@@ -117,6 +117,7 @@ export const api = {
   doctor: () => call('doctor', {}),
   listGrades: () => call('list_grades', {}),
   gradesPage: (q: Commands['grades_page']['args']) => call('grades_page', q),
+  health: () => call('health', {}),
   planSync: (r: Commands['plan_sync']['args']) => call('plan_sync', r),
   startSync: (r: Commands['start_sync']['args']) => call('start_sync', r),
   startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),

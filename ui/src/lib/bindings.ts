@@ -35,6 +35,23 @@ export type ErrorClass = "transient" | "auth" | "permanent";
 export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "internal";
 
 /**
+ * Failed grades that share a cause.
+ */
+export type FailureGroup = { 
+/**
+ * `null`: failures journaled before causes were recorded.
+ */
+cause: Cause | null, grades: number, 
+/**
+ * What the LMS or the transport said, for one of them.
+ */
+description: string | null, 
+/**
+ * What to do about it.
+ */
+fix_hint: string | null, };
+
+/**
  * Where a page of the listing ends: the next page starts after it.
  */
 export type GradeCursor = { activity: number, learner: number, };
@@ -66,7 +83,12 @@ learner: string | null,
 /**
  * Only these grades (by id).
  */
-grades: Array<number>, };
+grades: Array<number>, 
+/**
+ * Grades whose latest answered attempt ended with one of these causes
+ * (the window's "Retry this group").
+ */
+cause: Array<Cause>, };
 
 /**
  * One grade's result, as the sink receives it.
@@ -147,6 +169,27 @@ after: GradeCursor | null,
 limit: number | null, };
 
 /**
+ * Where the grades stand, for the window's overview.
+ */
+export type Health = { 
+/**
+ * Grades by status per platform and course, the largest first.
+ */
+places: Array<PlaceCounts>, 
+/**
+ * Failed grades by cause, the largest group first.
+ */
+failures: Array<FailureGroup>, 
+/**
+ * Grades that cannot be sent until the learner launches again.
+ */
+cannot_send: number, 
+/**
+ * The latest reconcile or sync.
+ */
+last_run: LastRun | null, };
+
+/**
  * One thing a job said.
  */
 export type JobEvent = { "type": "begin", job: string, title: string, total: number | null, } | { "type": "progress", tally: JobTally, } | { "type": "failed", result: GradeResult, } | { "type": "finished", report: SyncReport, } | { "type": "error", kind: ErrorKind, message: string, };
@@ -188,6 +231,19 @@ rate: number, elapsed_secs: number,
 eta_secs: number | null, };
 
 /**
+ * When the latest reconcile or sync ran.
+ */
+export type LastRun = { 
+/**
+ * `reconcile` or `sync`.
+ */
+kind: string, started_at: string, 
+/**
+ * `null`: still running (or its process stopped; the next run recovers it).
+ */
+finished_at: string | null, };
+
+/**
  * The arguments of a command that takes none.
  */
 export type NoArgs = Record<symbol, never>;
@@ -222,6 +278,20 @@ kind: ErrorKind,
  * What happened and what to do next.
  */
 message: string, };
+
+/**
+ * One course's grades by status.
+ */
+export type PlaceCounts = { platform: string, context_id: string, context_title: string | null, 
+/**
+ * Every status present, with its count.
+ */
+counts: Array<[GradeStatus, number]>, 
+/**
+ * When the oldest grade the LMS does not hold yet (pending, missing in the
+ * LMS, differing, failed or unknown) was recorded (RFC 3339).
+ */
+oldest_unsent: string | null, };
 
 /**
  * What a run planned, before anything was sent.
@@ -357,6 +427,8 @@ export interface Commands {
   grades_page: { args: GradesQuery; result: GradesPage };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
+  /** Grades by status per course, failures by cause, the last run: the overview. */
+  health: { args: NoArgs; result: Health };
   /** What a sync would do (counts by plan), sending nothing: the preview before Send. */
   plan_sync: { args: SyncRequest; result: PlanSummary };
   /** Start sending what is missing, in the background (see `job_events`, `cancel_job`). */
