@@ -248,6 +248,43 @@ pub fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Op
 }
 
 /// Cut `s` to at most `max` bytes on a character boundary, saying how long it was.
+/// A journal excerpt (`METHOD URL`, `Authorization: …` with its secret parts
+/// redacted, a blank line, the body) as a `curl` command a person can paste and
+/// adapt. It carries no secret (the excerpt has none): the redacted signature or
+/// key must be replaced before the LMS would accept it. `None` when the excerpt
+/// does not start with a request line.
+pub fn curl_from_excerpt(excerpt: &str) -> Option<String> {
+    let (head, body) = match excerpt.split_once("\n\n") {
+        Some((h, b)) => (h, Some(b)),
+        None => (excerpt, None),
+    };
+    let mut lines = head.lines();
+    let (method, url) = lines.next()?.split_once(' ')?;
+    if !method.chars().all(|c| c.is_ascii_uppercase())
+        || !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return None;
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut cmd = format!("curl -X {method} {}", quote(url));
+    for h in lines.filter(|l| l.contains(':')) {
+        cmd.push_str(" \\\n  -H ");
+        cmd.push_str(&quote(h));
+    }
+    if let Some(b) = body.filter(|b| !b.is_empty()) {
+        let ct = if b.trim_start().starts_with('<') {
+            "application/xml"
+        } else {
+            "application/json"
+        };
+        cmd.push_str(" \\\n  -H ");
+        cmd.push_str(&quote(&format!("Content-Type: {ct}")));
+        cmd.push_str(" \\\n  --data-binary ");
+        cmd.push_str(&quote(b));
+    }
+    Some(cmd)
+}
+
 pub fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -474,6 +511,27 @@ mod tests {
             TransportError::Other("connection reset by peer".into()).cause(),
             Cause::ConnectionFailed
         );
+    }
+
+    #[test]
+    fn a_journal_excerpt_becomes_a_curl_command_without_secrets() {
+        let excerpt = "POST https://lms.example.edu/outcomes?x=1\nAuthorization: OAuth oauth_consumer_key=\"ck\", \
+                       oauth_signature=\"[redacted]\"\n\n<?xml version=\"1.0\"?><a>it's</a>";
+        assert_eq!(
+            curl_from_excerpt(excerpt).unwrap(),
+            "curl -X POST 'https://lms.example.edu/outcomes?x=1' \\\n  \
+             -H 'Authorization: OAuth oauth_consumer_key=\"ck\", oauth_signature=\"[redacted]\"' \\\n  \
+             -H 'Content-Type: application/xml' \\\n  \
+             --data-binary '<?xml version=\"1.0\"?><a>it'\\''s</a>'"
+        );
+        let get = "GET https://x.ltiaas.com/api/lineitems/1/results?user_id=u\nAuthorization: SERVICE-AUTH-V1 [redacted]";
+        assert_eq!(
+            curl_from_excerpt(get).unwrap(),
+            "curl -X GET 'https://x.ltiaas.com/api/lineitems/1/results?user_id=u' \\\n  \
+             -H 'Authorization: SERVICE-AUTH-V1 [redacted]'"
+        );
+        assert_eq!(curl_from_excerpt("(no request: no secret)"), None);
+        assert_eq!(curl_from_excerpt("post file:///etc/passwd"), None);
     }
 
     #[test]

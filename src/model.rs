@@ -515,7 +515,7 @@ impl Cause {
 }
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Pending,
@@ -578,7 +578,7 @@ pub struct AttemptResult {
 }
 
 /// A journaled request with its result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Attempt {
     pub id: i64,
     pub grade_ref: Option<i64>,

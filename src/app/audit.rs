@@ -174,8 +174,45 @@ fn status_cells(g: &GradeRow) -> Vec<String> {
     ]
 }
 
+/// Which grade's timeline.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct TimelineQuery {
+    pub grade_id: i64,
+    /// At most this many attempts (default 200).
+    pub limit: Option<i64>,
+}
+
+/// One attempt of a grade's timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct AttemptDetail {
+    pub attempt: crate::model::Attempt,
+    /// The request as a `curl` command (the signature or key stays redacted).
+    pub curl: Option<String>,
+}
+
 impl Passback {
     /// The attempt timeline, newest first: redacted excerpts, causes, what was read.
+    /// The timeline of one grade (every version of it), newest first: each
+    /// attempt with its redacted request and response, and the request as a
+    /// `curl` command without secrets.
+    pub async fn grade_timeline(&self, q: &TimelineQuery) -> Result<Vec<AttemptDetail>> {
+        let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+        Ok(self
+            .store()
+            .attempts_for_pair(q.grade_id, limit)
+            .await?
+            .into_iter()
+            .map(|attempt| AttemptDetail {
+                curl: attempt
+                    .request_excerpt
+                    .as_deref()
+                    .and_then(crate::http::curl_from_excerpt),
+                attempt,
+            })
+            .collect())
+    }
+
     pub async fn attempts(&self, filter: &AttemptFilter, limit: i64) -> Result<Vec<AttemptRow>> {
         self.store().attempt_rows(filter, limit.clamp(1, 100_000)).await
     }

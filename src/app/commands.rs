@@ -9,6 +9,7 @@ use serde_json::Value;
 use ts_rs::TS;
 
 use super::Passback;
+use super::audit::{AttemptDetail, TimelineQuery};
 use super::grades::GradesQuery;
 use super::jobs::{JobFeed, JobQuery, JobStarted};
 use super::sync::{Health, ReconcileRequest, SyncRequest};
@@ -95,6 +96,8 @@ commands! {
     grades_page(GradesQuery) -> GradesPage => |pb, q| pb.grades_page(&q);
     /// The ledger's and the keyring's health.
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
+    /// One grade's attempts, newest first, with redacted requests and responses.
+    grade_timeline(TimelineQuery) -> Vec<AttemptDetail> => |pb, q| pb.grade_timeline(&q);
     /// Grades by status per course, failures by cause, the last run: the overview.
     health(NoArgs) -> Health => |pb, _| pb.health();
     /// What a sync would do (counts by plan), sending nothing: the preview before Send.

@@ -260,6 +260,24 @@ impl Store {
         rows.iter().map(attempt_from_row).collect()
     }
 
+    /// The attempts about every version of the grade `grade_ref` is a version
+    /// of (the same activity and learner), newest first, at most `limit`.
+    pub async fn attempts_for_pair(&self, grade_ref: i64, limit: i64) -> Result<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT x.* FROM attempts x
+             WHERE x.grade_ref IN (
+                 SELECT g2.id FROM grades g1
+                 JOIN grades g2 ON g2.activity_ref = g1.activity_ref AND g2.learner_ref = g1.learner_ref
+                 WHERE g1.id = ?)
+             ORDER BY x.id DESC LIMIT ?",
+        )
+        .bind(grade_ref)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
     /// Most recent attempts across the ledger, newest first.
     pub async fn recent_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
         let rows = sqlx::query("SELECT * FROM attempts ORDER BY id DESC LIMIT ?")

@@ -149,6 +149,24 @@ test('send all failed grades: a preview, live progress, and they turn in_sync', 
   // The LMS holds what the ledger does.
   const results = (await (await fetch(`${sandbox.baseUrl}/_sandbox/results`)).json()) as { results: Record<string, unknown> };
   expect(Object.keys(results.results).sort()).toEqual(['sid-0', 'sid-1', 'sid-2', 'sid-3']);
+
+  // The grade's history: the refusal, then the send that worked; copied as curl without the secret.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseUrl });
+  await page.getByRole('button', { name: /^History of u-2,/ }).click();
+  const history = page.getByRole('dialog', { name: /^History: u-2/ });
+  const items = history.getByTestId('timeline-list').locator(':scope > li');
+  await expect(items.first()).toContainText('Send (replaceResult)');
+  await expect(items.first()).toContainText('success');
+  await expect(history).toContainText('Grade slot unknown to the LMS');
+  await history.getByTestId('copy-curl').first().click();
+  await expect(history.getByTestId('copy-curl').first()).toHaveText('Copied');
+  const curl = await page.evaluate(() => navigator.clipboard.readText());
+  expect(curl).toContain(`curl -X POST '${sandbox.outcomeUrl}'`);
+  expect(curl).toContain('oauth_signature="[redacted]"');
+  expect(curl).toContain('replaceResultRequest');
+  expect(curl).not.toContain(sandbox.secret);
+  await history.getByTestId('timeline-close').click();
+  await expect(history).toHaveCount(0);
 });
 
 test('check the LMS reads without writing, and a selected grade is sent alone', async ({ page }) => {

@@ -118,6 +118,7 @@ export const api = {
   listGrades: () => call('list_grades', {}),
   gradesPage: (q: Commands['grades_page']['args']) => call('grades_page', q),
   health: () => call('health', {}),
+  gradeTimeline: (gradeId: number) => call('grade_timeline', { grade_id: gradeId, limit: null }),
   planSync: (r: Commands['plan_sync']['args']) => call('plan_sync', r),
   startSync: (r: Commands['start_sync']['args']) => call('start_sync', r),
   startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),

@@ -7,6 +7,25 @@
 export type ActivityRow = { id: number, platform: string, context_id: string, context_title: string | null, resource_link_id: string, title: string | null, points_possible: number | null, learners: number, grades: number, };
 
 /**
+ * A journaled request with its result.
+ */
+export type Attempt = { id: number, grade_ref: number | null, operation: string, transport: string, target: string, message_identifier: string | null, started_at: string, finished_at: string | null, outcome: AttemptOutcome, http_status: number | null, code_major: string | null, description: string | null, error_class: ErrorClass | null, fix_hint: string | null, read_score: number | null, request_excerpt: string | null, response_excerpt: string | null, cause: Cause | null, };
+
+/**
+ * One attempt of a grade's timeline.
+ */
+export type AttemptDetail = { attempt: Attempt, 
+/**
+ * The request as a `curl` command (the signature or key stays redacted).
+ */
+curl: string | null, };
+
+/**
+ * How an attempt ended.
+ */
+export type AttemptOutcome = "pending" | "success" | "processing" | "failure" | "error";
+
+/**
  * Why an attempt ended as it did: a stable code beside the human description,
  * which summaries, the window and audits group by. New codes may be added; a
  * code's meaning never changes.
@@ -413,6 +432,15 @@ rate: number | null,
  */
 timeout_secs: number | null, };
 
+/**
+ * Which grade's timeline.
+ */
+export type TimelineQuery = { grade_id: number, 
+/**
+ * At most this many attempts (default 200).
+ */
+limit: number | null, };
+
 /** Every command the window may call: its arguments and its result. */
 export interface Commands {
   /** What the main window shows on open. */
@@ -427,6 +455,8 @@ export interface Commands {
   grades_page: { args: GradesQuery; result: GradesPage };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
+  /** One grade's attempts, newest first, with redacted requests and responses. */
+  grade_timeline: { args: TimelineQuery; result: Array<AttemptDetail> };
   /** Grades by status per course, failures by cause, the last run: the overview. */
   health: { args: NoArgs; result: Health };
   /** What a sync would do (counts by plan), sending nothing: the preview before Send. */
