@@ -1023,13 +1023,7 @@ async fn a_run_that_stopped_before_its_fold_is_folded_by_recovery_once() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].1, Some(0.7));
     // Folding again (a second recovery) adds nothing.
-    let count = || async {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM lms_observations")
-            .fetch_one(i.store().pool())
-            .await
-            .unwrap();
-        n
-    };
+    let count = || async { i.store().observation_count().await.unwrap() };
     assert_eq!(count().await, 1);
     i.fold_stopped_run(run, &since).await.unwrap();
     assert_eq!(count().await, 1);

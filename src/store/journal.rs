@@ -278,6 +278,15 @@ impl Store {
         rows.iter().map(attempt_from_row).collect()
     }
 
+    /// How many LMS observations the ledger holds (tests).
+    #[cfg(test)]
+    pub async fn observation_count(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM lms_observations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     /// Most recent attempts across the ledger, newest first.
     pub async fn recent_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
         let rows = sqlx::query("SELECT * FROM attempts ORDER BY id DESC LIMIT ?")
