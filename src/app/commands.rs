@@ -11,7 +11,7 @@ use ts_rs::TS;
 use super::Passback;
 use super::audit::{AttemptDetail, TimelineQuery};
 use super::grades::GradesQuery;
-use super::jobs::{JobFeed, JobQuery, JobStarted};
+use super::jobs::{ImportUpload, JobFeed, JobQuery, JobStarted};
 use super::sync::{Health, ReconcileRequest, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
@@ -104,6 +104,8 @@ commands! {
     plan_sync(SyncRequest) -> PlanSummary => |pb, r| pb.plan_sync(&r);
     /// Start sending what is missing, in the background (see `job_events`, `cancel_job`).
     start_sync(SyncRequest) -> JobStarted => |pb, r| pb.start_sync(r);
+    /// Import a chosen or dropped file in the background (`options.dry_run`: preview only).
+    start_import(ImportUpload) -> JobStarted => |pb, u| pb.start_import(u);
     /// Start reading what the LMS holds (Check LMS), in the background.
     start_reconcile(ReconcileRequest) -> JobStarted => |pb, r| pb.start_reconcile(r);
     /// Ask a running job to stop: requests in flight finish, nothing new starts.

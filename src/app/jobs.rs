@@ -20,6 +20,8 @@ use ts_rs::TS;
 use super::Passback;
 use super::sync::{ReconcileRequest, SyncReport, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
+use crate::import::{ImportEvent, ImportOptions, ImportReport};
+use crate::model::RowIssue;
 use crate::progress::{Flow, Job, Progress, Start, Tally};
 use crate::sync::engine::{Ended, GradeResult};
 
@@ -67,7 +69,7 @@ impl From<&Tally> for JobTally {
 }
 
 /// One thing a job said.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JobEvent {
     /// The job began: what it is and how many grades it will go through.
@@ -80,20 +82,27 @@ pub enum JobEvent {
     Progress { tally: JobTally },
     /// A grade that did not end well (the first [`FAILED_KEPT`] of a job).
     Failed { result: GradeResult },
+    /// A file's row was rejected or skipped (the first [`ISSUES_KEPT`] of an import).
+    Issue { issue: RowIssue },
     /// The job ended; the report says how.
     Finished { report: SyncReport },
+    /// An import ended (or its preview, for a dry run); the report says how.
+    Imported { report: ImportReport },
     /// The job could not run.
     Error { kind: ErrorKind, message: String },
 }
 
 impl JobEvent {
     fn ends(&self) -> bool {
-        matches!(self, JobEvent::Finished { .. } | JobEvent::Error { .. })
+        matches!(
+            self,
+            JobEvent::Finished { .. } | JobEvent::Imported { .. } | JobEvent::Error { .. }
+        )
     }
 }
 
 /// A page of a job's events.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct JobFeed {
     pub events: Vec<JobEvent>,
     /// The number of the next event: ask with `after` = this for the rest.
@@ -103,6 +112,9 @@ pub struct JobFeed {
 
 /// How many failed grades a job keeps as events (the summary counts them all).
 pub const FAILED_KEPT: usize = 500;
+
+/// How many row issues an import job keeps as events (the report lists more).
+pub const ISSUES_KEPT: usize = 200;
 
 /// How often a job reports its counts.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -242,10 +254,95 @@ impl Progress<GradeResult> for JobSink {
     }
 }
 
+/// A file the window hands over to import: its name (the format is detected
+/// from it and its content) and its text.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct ImportUpload {
+    pub file_name: String,
+    pub content: String,
+    pub options: ImportOptions,
+}
+
+/// The sink an import job's engine reports to.
+struct ImportSink {
+    state: Arc<JobState>,
+    last: Option<Instant>,
+    issues_kept: usize,
+}
+
+impl Progress<ImportEvent> for ImportSink {
+    fn begin(&mut self, start: &Start) {
+        self.state.push(JobEvent::Begin {
+            job: "import".into(),
+            title: start.title.clone(),
+            total: start.total,
+        });
+    }
+
+    fn item(&mut self, tally: &Tally, item: &ImportEvent) -> Flow {
+        if let ImportEvent::Issue { issue, .. } = item
+            && self.issues_kept < ISSUES_KEPT
+        {
+            self.issues_kept += 1;
+            self.state.push(JobEvent::Issue { issue: issue.clone() });
+        }
+        if self.last.is_none_or(|l| l.elapsed() >= PROGRESS_EVERY) {
+            self.last = Some(Instant::now());
+            self.state.push(JobEvent::Progress { tally: tally.into() });
+        }
+        if self.state.cancel.load(Ordering::SeqCst) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn finish(&mut self, tally: &Tally) {
+        self.state.push(JobEvent::Progress { tally: tally.into() });
+    }
+}
+
+/// A private folder for one uploaded file, removed when dropped.
+struct Upload {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl Upload {
+    fn write(job: u64, u: &ImportUpload) -> Result<Self> {
+        // Only the file's own name: never a path the page chose.
+        let name = std::path::Path::new(&u.file_name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("upload.txt")
+            .to_string();
+        let dir = std::env::temp_dir().join(format!("passback-import-{}-{job}", std::process::id()));
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot stage the file to import: {e}")))?;
+        let path = dir.join(name);
+        let staged = Self { dir, path };
+        std::fs::write(&staged.path, u.content.as_bytes())
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot stage the file to import: {e}")))?;
+        Ok(staged)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// What a job runs.
 enum Work {
     Sync(SyncRequest),
     Reconcile(ReconcileRequest),
+    Import(ImportUpload),
 }
 
 impl Passback {
@@ -259,6 +356,18 @@ impl Passback {
             ));
         }
         self.start_job(Work::Sync(req))
+    }
+
+    /// Import a file the window was given (chosen or dropped), in the
+    /// background: with `options.dry_run`, a preview that writes nothing.
+    pub async fn start_import(&self, upload: ImportUpload) -> Result<JobStarted> {
+        if upload.content.is_empty() {
+            return Err(Error::invalid(format!(
+                "{} is empty: nothing to import",
+                upload.file_name
+            )));
+        }
+        self.start_job(Work::Import(upload))
     }
 
     /// Start a reconcile (reads only) in the background.
@@ -283,16 +392,34 @@ impl Passback {
                 failed_kept: 0,
             };
             let ended = match &work {
-                Work::Sync(req) => pb.sync(req, &mut sink).await,
-                Work::Reconcile(req) => pb.reconcile(req, &mut sink).await,
-            };
-            state.push(match ended {
-                Ok(report) => JobEvent::Finished { report },
-                Err(e) => JobEvent::Error {
-                    kind: e.kind,
-                    message: e.message,
+                Work::Sync(req) => pb
+                    .sync(req, &mut sink)
+                    .await
+                    .map(|report| JobEvent::Finished { report }),
+                Work::Reconcile(req) => pb
+                    .reconcile(req, &mut sink)
+                    .await
+                    .map(|report| JobEvent::Finished { report }),
+                Work::Import(upload) => match Upload::write(id, upload) {
+                    Ok(staged) => {
+                        let mut sink = ImportSink {
+                            state: state.clone(),
+                            last: None,
+                            issues_kept: 0,
+                        };
+                        let mut opts = upload.options.clone();
+                        opts.display_name = staged.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                        pb.import_file(&staged.path, &opts, &mut sink)
+                            .await
+                            .map(|report| JobEvent::Imported { report })
+                    }
+                    Err(e) => Err(e),
                 },
-            });
+            };
+            state.push(ended.unwrap_or_else(|e| JobEvent::Error {
+                kind: e.kind,
+                message: e.message,
+            }));
             pb.jobs().ended(id);
         });
         Ok(JobStarted { job_id: id })
@@ -378,7 +505,8 @@ mod tests {
         assert_eq!(report.run.plan.matched, 0);
         // Polling from the start gives the same events; from the end, none.
         let feed = pb.job_events(&q).await.unwrap();
-        assert_eq!(feed.events, seen);
+        let json = |e: &[JobEvent]| serde_json::to_value(e).unwrap();
+        assert_eq!(json(&feed.events), json(&seen));
         assert!(feed.finished);
         let rest = pb
             .job_events(&JobQuery {
@@ -393,5 +521,100 @@ mod tests {
         // A new job may start once the first ended; ids are not reused.
         let second = pb.start_reconcile(ReconcileRequest::default()).await.unwrap();
         assert_ne!(second.job_id, started.job_id);
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+    use crate::model::NewLti11Platform;
+
+    async fn run(pb: &Passback, upload: ImportUpload) -> Vec<JobEvent> {
+        let started = pb.start_import(upload).await.unwrap();
+        let mut seen = Vec::new();
+        pb.watch_job(
+            &JobQuery {
+                job_id: started.job_id,
+                after: 0,
+            },
+            |e| {
+                seen.push(e.clone());
+                Flow::Continue
+            },
+        )
+        .await
+        .unwrap();
+        seen
+    }
+
+    #[tokio::test]
+    async fn an_uploaded_file_is_previewed_then_imported_with_its_row_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
+            .await
+            .unwrap();
+        pb.add_lti11_platform(
+            NewLti11Platform {
+                name: "canvas".into(),
+                consumer_key: "ck".into(),
+                allowed_hosts: vec!["lms.example.edu".into()],
+                allow_http: false,
+            },
+            "secret",
+        )
+        .await
+        .unwrap();
+        let content = "context_id,resource_link_id,user_id,score_given,score_maximum\n\
+                       c1,rl-1,u-1,7,10\n\
+                       c1,rl-1,u-2,eleven,10\n\
+                       c1,rl-1,u-3,9,10\n";
+        let upload = |dry_run| ImportUpload {
+            file_name: "../../etc/grades.csv".into(),
+            content: content.into(),
+            options: ImportOptions {
+                platform: Some("canvas".into()),
+                dry_run,
+                ..ImportOptions::default()
+            },
+        };
+        // The preview writes nothing and names the bad row.
+        let preview = run(&pb, upload(true)).await;
+        let Some(JobEvent::Imported { report }) = preview.last() else {
+            panic!("an import ends with its report: {preview:?}");
+        };
+        assert!(report.dry_run);
+        assert_eq!((report.counts.read, report.counts.quarantined), (3, 1));
+        assert_eq!(report.file, "grades.csv", "only the file's own name is used");
+        let issue = preview
+            .iter()
+            .find_map(|e| match e {
+                JobEvent::Issue { issue } => Some(issue.clone()),
+                _ => None,
+            })
+            .expect("the rejected row is an event");
+        assert_eq!(issue.line, 3);
+        assert_eq!(pb.store().list_grade_rows().await.unwrap().len(), 0);
+
+        let done = run(&pb, upload(false)).await;
+        let Some(JobEvent::Imported { report }) = done.last() else {
+            panic!("an import ends with its report: {done:?}");
+        };
+        assert_eq!(report.counts.imported, 2);
+        assert!(report.batch_id.is_some());
+        assert_eq!(pb.store().list_grade_rows().await.unwrap().len(), 2);
+        // Nothing is left staged.
+        let staged: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("passback-import-{}-", std::process::id()))
+            })
+            .collect();
+        assert!(staged.is_empty(), "{staged:?}");
+
+        let empty = pb.start_import(ImportUpload::default()).await.unwrap_err();
+        assert_eq!(empty.kind, ErrorKind::Invalid);
     }
 }

@@ -163,6 +163,11 @@ pub struct ImportOptions {
     /// Store Open edX consumer secrets found in a dump in the keyring of the
     /// matching platform (by default they are dropped).
     pub store_secrets: bool,
+    /// What reports and the ledger call the file, when not its path (a file the
+    /// window uploaded is staged under a temporary path; this is its own name).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub display_name: Option<String>,
 }
 
 /// Counts of an import.
@@ -607,7 +612,10 @@ pub async fn import_file(
     opts: &ImportOptions,
     sink: &mut (dyn Progress<ImportEvent> + Send),
 ) -> Result<ImportReport> {
-    let display = path.display().to_string();
+    let display = opts
+        .display_name
+        .clone()
+        .unwrap_or_else(|| path.display().to_string());
     let open_error =
         |e: std::io::Error| Error::new(crate::error::ErrorKind::Io, format!("cannot read {display}: {e}"));
     let size = std::fs::metadata(path).map_err(open_error)?.len();

@@ -271,3 +271,41 @@ test('the overview counts by course, sends what never reached the LMS, and retri
   await expect(page.getByTestId('health')).toContainText('Everything here is in the gradebook.');
   await expect(page.getByTestId('grades-count')).toHaveText('4 grades');
 });
+
+test('import a file from the window: the preview names the bad row, then the grades arrive', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1']);
+  cli(db, ['platform', 'add-lti11', '--name', 'sb', '--consumer-key', sandbox.key, '--allow-host', '127.0.0.1',
+    '--secret-env', 'PB_SB_SECRET'], { PB_SB_SECRET: sandbox.secret });
+  server = await startServer(db);
+  await page.goto(server.url);
+
+  await page.getByTestId('open-import').click();
+  const dialog = page.getByRole('dialog', { name: 'Import a file' });
+  await expect(dialog.getByTestId('import-platform')).toHaveValue('sb');
+  const csv =
+    'context_id,resource_link_id,user_id,score_given,score_maximum,lis_result_sourcedid,lis_outcome_service_url\n' +
+    `c1,rl-1,u-0,7,10,sid-0,${sandbox.outcomeUrl}\n` +
+    `c1,rl-1,u-1,twelve,10,sid-1,${sandbox.outcomeUrl}\n` +
+    `c1,rl-1,u-2,9,10,sid-2,${sandbox.outcomeUrl}\n`;
+  await dialog.getByTestId('import-file').setInputFiles({ name: 'week-3.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await expect(dialog.getByTestId('import-format')).toContainText('week-3.csv: Tool grade export (CSV), platform sb');
+  await expect(dialog.getByTestId('import-counts')).toContainText('Would add2');
+  await expect(dialog.getByTestId('import-issues')).toContainText('line 3');
+  // Nothing is written by the preview.
+  expect(JSON.parse(cli(db, ['grades', '--json'])).length).toBe(0);
+
+  await dialog.getByTestId('import-commit').click();
+  await expect(dialog.getByTestId('import-done')).toContainText('Imported as batch');
+  await expect(dialog.getByTestId('import-counts')).toContainText('Added2');
+  await dialog.getByTestId('import-close').click();
+  await expect(page.getByTestId('grades-count')).toHaveText('2 grades');
+  await expect(page.getByTestId('health').getByTestId('cta-text')).toContainText('2 grades never reached sb');
+
+  // And they can be sent from here: the call to action.
+  await page.getByTestId('health').getByTestId('cta-send').click();
+  const send = page.getByRole('dialog', { name: /missing grades to sb/ });
+  await send.getByTestId('job-start').click();
+  await expect(send.getByTestId('job-summary')).toContainText('1 sent');
+  await expect(send.getByTestId('job-summary')).toContainText('1 failed');
+  await expect(send.getByTestId('job-causes')).toContainText('Grade slot unknown to the LMS');
+});

@@ -256,12 +256,17 @@ async fn watch_job(State(pb): State<Passback>, body: Bytes) -> std::result::Resu
         .into_response())
 }
 
+/// The largest request body the bridge takes: a file to import rides in one.
+const UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
+
 /// Build the router: the API and the static UI, all behind the guard.
 fn router(pb: Passback, ui_dir: &Path, guard_state: Arc<Guard>) -> Router {
     let index = ui_dir.join("index.html");
     Router::new()
         .route("/api/stream/watch_job", post(watch_job))
         .route("/api/{command}", post(call))
+        // A file to import travels in the body (axum's default cap is 2 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
         .fallback_service(ServeDir::new(ui_dir).fallback(ServeFile::new(index)))
         .layer(middleware::from_fn_with_state(guard_state, guard))
         .with_state(pb)

@@ -121,6 +121,7 @@ export const api = {
   gradeTimeline: (gradeId: number) => call('grade_timeline', { grade_id: gradeId, limit: null }),
   planSync: (r: Commands['plan_sync']['args']) => call('plan_sync', r),
   startSync: (r: Commands['start_sync']['args']) => call('start_sync', r),
+  startImport: (u: Commands['start_import']['args']) => call('start_import', u),
   startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),
   cancelJob: (jobId: number) => call('cancel_job', { job_id: jobId, after: 0 }),
   jobEvents: (jobId: number, after: number) => call('job_events', { job_id: jobId, after }),

@@ -71,6 +71,11 @@ description: string | null,
 fix_hint: string | null, };
 
 /**
+ * A file format Passback imports.
+ */
+export type Format = "tool-csv" | "edx-log" | "edx-dump" | "caliper" | "launches" | "proxy" | "ltiaas-idtoken" | "canvas-gradebook" | "moodle-gradebook";
+
+/**
  * Where a page of the listing ends: the next page starts after it.
  */
 export type GradeCursor = { activity: number, learner: number, };
@@ -209,9 +214,111 @@ cannot_send: number,
 last_run: LastRun | null, };
 
 /**
+ * Counts of an import.
+ */
+export type ImportCounts = { 
+/**
+ * Records read (rows, events, requests, log records).
+ */
+read: number, 
+/**
+ * Records that changed the ledger.
+ */
+imported: number, 
+/**
+ * Records the ledger already held (or held something newer).
+ */
+unchanged: number, 
+/**
+ * Records rejected for an error in the file.
+ */
+quarantined: number, 
+/**
+ * Records with nothing to import (listed with why).
+ */
+skipped: number, 
+/**
+ * Grades of people who are not learners (imported; not sent by default).
+ */
+not_learners: number, 
+/**
+ * Grades older than the ledger's current version (kept out).
+ */
+older: number, };
+
+/**
+ * How to import.
+ */
+export type ImportOptions = { 
+/**
+ * The format, when detection should not decide.
+ */
+format: Format | null, 
+/**
+ * The platform whose credentials will sign the imported grades.
+ */
+platform: string | null, 
+/**
+ * Parse and report; write nothing.
+ */
+dry_run: boolean, 
+/**
+ * Reject the whole file at its first bad row (instead of quarantining rows).
+ */
+strict: boolean, 
+/**
+ * The URL launches were signed for (captured launches without a `launch_url`).
+ */
+launch_url: string | null, 
+/**
+ * The digest of proxy-tool MACs.
+ */
+mac: MacDigest, 
+/**
+ * The course a gradebook export belongs to (its `context_id`).
+ */
+context: string | null, 
+/**
+ * When the gradebook export was made (RFC 3339), if not in its file name.
+ */
+exported_at: string | null, 
+/**
+ * Store Open edX consumer secrets found in a dump in the keyring of the
+ * matching platform (by default they are dropped).
+ */
+store_secrets: boolean, };
+
+/**
+ * What an import did with one file.
+ */
+export type ImportReport = { file: string, format: Format, 
+/**
+ * The import batch (`None` for a dry run or a file refused before reading).
+ */
+batch_id: number | null, 
+/**
+ * `imported`, `partial`, `rejected`, `cancelled`, or `dry_run`.
+ */
+status: string, platform: string | null, counts: ImportCounts, 
+/**
+ * Rejected and skipped rows: line, column and reason, never the row.
+ */
+issues: Array<RowIssue>, 
+/**
+ * Issues beyond those listed (all of them are in the ledger: `passback import show`).
+ */
+issues_not_listed: number, notes: Array<string>, dry_run: boolean, };
+
+/**
+ * A file the window hands over to import: its name (the format is detected
+ * from it and its content) and its text.
+ */
+export type ImportUpload = { file_name: string, content: string, options: ImportOptions, };
+
+/**
  * One thing a job said.
  */
-export type JobEvent = { "type": "begin", job: string, title: string, total: number | null, } | { "type": "progress", tally: JobTally, } | { "type": "failed", result: GradeResult, } | { "type": "finished", report: SyncReport, } | { "type": "error", kind: ErrorKind, message: string, };
+export type JobEvent = { "type": "begin", job: string, title: string, total: number | null, } | { "type": "progress", tally: JobTally, } | { "type": "failed", result: GradeResult, } | { "type": "issue", issue: RowIssue, } | { "type": "finished", report: SyncReport, } | { "type": "imported", report: ImportReport, } | { "type": "error", kind: ErrorKind, message: string, };
 
 /**
  * A page of a job's events.
@@ -261,6 +368,11 @@ kind: string, started_at: string,
  * `null`: still running (or its process stopped; the next run recovers it).
  */
 finished_at: string | null, };
+
+/**
+ * The digest of a Blackboard proxy-tool MAC.
+ */
+export type MacDigest = "md5" | "sha1";
 
 /**
  * The arguments of a command that takes none.
@@ -373,6 +485,16 @@ export type ReconcileRequest = { filter: GradeFilter,
 from_export: boolean, concurrency: number | null, rate: number | null, timeout_secs: number | null, };
 
 /**
+ * A row an import rejected (quarantined) or skipped: where and why, never its content.
+ */
+export type RowIssue = { line: number, column: string | null, kind: RowIssueKind, reason: string, };
+
+/**
+ * Whether a row was rejected (an error in the file) or skipped (nothing to import).
+ */
+export type RowIssueKind = "rejected" | "skipped";
+
+/**
  * How a run ended.
  */
 export type RunSummary = { job: string, plan: PlanSummary, ended: { [key in string]: number }, 
@@ -463,6 +585,8 @@ export interface Commands {
   plan_sync: { args: SyncRequest; result: PlanSummary };
   /** Start sending what is missing, in the background (see `job_events`, `cancel_job`). */
   start_sync: { args: SyncRequest; result: JobStarted };
+  /** Import a chosen or dropped file in the background (`options.dry_run`: preview only). */
+  start_import: { args: ImportUpload; result: JobStarted };
   /** Start reading what the LMS holds (Check LMS), in the background. */
   start_reconcile: { args: ReconcileRequest; result: JobStarted };
   /** Ask a running job to stop: requests in flight finish, nothing new starts. */

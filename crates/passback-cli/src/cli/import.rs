@@ -278,6 +278,7 @@ pub async fn run(db: Option<&Path>, a: ImportArgs) -> Result<ExitCode> {
         context: a.context.clone(),
         exported_at: a.exported_at.clone(),
         store_secrets: a.store_secrets,
+        display_name: None,
     };
     let pb = open(db).await?;
     let cancel = Arc::new(AtomicBool::new(false));
