@@ -1,12 +1,18 @@
-"""Real-app smoke test: opens the Passback window through tauri-driver (W3C WebDriver,
-WebKitWebDriver underneath) and reads the empty state from the real app.
+"""Real-app tests: open the Passback window through tauri-driver (W3C WebDriver,
+WebKitWebDriver underneath). First the empty state of a fresh ledger; then, with the CLI
+(PASSBACK_CLI) adding the sandbox LMS as a platform to the same ledger, the job a user
+comes for: import a file in the window, send, see the grades the LMS refused fail, fix
+the LMS, send the failed ones and see everything in the gradebook.
 
 Usage: app_smoke.py BINARY [ARTIFACT_DIR]  (tauri-driver must listen on 127.0.0.1:4444;
-the app inherits PASSBACK_DB from tauri-driver's environment). Stdlib only."""
+the app inherits PASSBACK_DB from tauri-driver's environment; the keyring must be
+reachable). Stdlib only."""
 import base64
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +60,96 @@ def find_text(sid, css, want, timeout=30):
             seen = str(e)
         time.sleep(0.5)
     raise AssertionError(f"no {css!r} containing {want!r} within {timeout}s (last seen: {seen!r})")
+
+
+def element(sid, css, timeout=30):
+    """Poll until an element matching css exists; return its id."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            els = request("POST", f"/session/{sid}/elements", {"using": "css selector", "value": css})
+            if els:
+                return els[0][ELEMENT]
+        except RuntimeError as e:
+            last = e
+        time.sleep(0.3)
+    raise AssertionError(f"no {css!r} within {timeout}s ({last})")
+
+
+def click(sid, css):
+    request("POST", f"/session/{sid}/element/{element(sid, css)}/click", {})
+
+
+def send_job(sid, action, want):
+    """Open a job dialog with an action button, start it, wait for its summary."""
+    click(sid, f"[data-testid={action}]")
+    click(sid, "[data-testid=job-start]")
+    text = find_text(sid, "[data-testid=job-summary]", want, timeout=60)
+    click(sid, "[data-testid=job-close]")
+    return text
+
+
+def send_scenario(binary, artifacts, failures):
+    cli = os.environ.get("PASSBACK_CLI", "")
+    if not os.path.exists(cli):
+        failures.append(f"PASSBACK_CLI must name the passback CLI (got {cli!r})")
+        return
+    sandbox = subprocess.Popen([cli, "sandbox", "--dialect", "moodle", "--sourcedid", "sid-0",
+                                "--sourcedid", "sid-1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    sid = None
+    try:
+        sb = json.loads(sandbox.stdout.readline())
+        subprocess.run([cli, "platform", "add-lti11", "--name", "sb", "--consumer-key", sb["consumer_key"],
+                        "--allow-host", "127.0.0.1", "--secret-env", "PB_SB_SECRET"], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PB_SB_SECRET": sb["consumer_secret"]})
+        csv = os.path.join(tempfile.mkdtemp(), "week-3.csv")
+        with open(csv, "w") as f:
+            f.write("context_id,resource_link_id,user_id,score_given,score_maximum,lis_result_sourcedid,"
+                    "lis_outcome_service_url\n")
+            for i in range(4):
+                f.write(f"c1,rl-1,u-{i},{i + 5},10,sid-{i},{sb['lti11_outcome_url']}\n")
+        sid = new_session(binary)
+        # Import in the window: the file input takes the path, as a file chooser would.
+        click(sid, "[data-testid=open-import]")
+        field = element(sid, "[data-testid=import-file]")
+        request("POST", f"/session/{sid}/element/{field}/value", {"text": csv})
+        find_text(sid, "[data-testid=import-format]", "Tool grade export")
+        click(sid, "[data-testid=import-commit]")
+        find_text(sid, "[data-testid=import-done]", "Imported as batch")
+        click(sid, "[data-testid=import-close]")
+        find_text(sid, "[data-testid=grades-count]", "4 grades")
+        print("ok: imported a file in the window")
+        # The LMS knows two of the four grade slots.
+        summary = send_job(sid, "action-send-missing", "2 sent")
+        if "2 failed" not in summary:
+            failures.append(f"the first send should fail two grades: {summary!r}")
+        find_text(sid, "[data-testid=failures]", "Grade slot unknown to the LMS")
+        print(f"ok: first send: {summary!r}")
+        # The learners launch again (the LMS knows their slots now): send the failed ones.
+        req = urllib.request.Request(sb["base_url"] + "/_sandbox/sourcedids", method="POST",
+                                     data=json.dumps({"sourcedids": ["sid-2", "sid-3"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+        summary = send_job(sid, "action-send-failed", "2 sent.")
+        find_text(sid, "[data-testid=health]", "Everything here is in the gradebook.")
+        print(f"ok: failed grades sent again: {summary!r}; every grade is in the gradebook")
+        results = json.load(urllib.request.urlopen(sb["base_url"] + "/_sandbox/results", timeout=10))
+        if sorted(results["results"]) != ["sid-0", "sid-1", "sid-2", "sid-3"]:
+            failures.append(f"the sandbox holds {sorted(results['results'])}")
+    except Exception as e:
+        failures.append(f"send scenario: {e}")
+    finally:
+        if sid is not None:
+            try:
+                screenshot(sid, os.path.join(artifacts, "app-sent.png"))
+            except Exception as e:
+                failures.append(f"screenshot: {e}")
+            try:
+                request("DELETE", f"/session/{sid}", timeout=20)
+            except Exception:
+                pass
+        sandbox.kill()
 
 
 def screenshot(sid, path):
@@ -128,9 +224,11 @@ def main():
                 request("DELETE", f"/session/{sid}", timeout=20)
             except Exception:
                 pass
+    if not failures:
+        send_scenario(binary, artifacts, failures)
     for f in failures:
         print(f"FAILED: {f}")
-    print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
+    print(f"{0 if failures else 2} passed, {1 if failures else 0} failed")
     return 1 if failures else 0
 
 

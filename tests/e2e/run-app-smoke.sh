@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Open the real Passback window under Xvfb through tauri-driver + WebKitWebDriver and
-# read its empty state. Builds nothing.
+# Open the real Passback window under Xvfb through tauri-driver + WebKitWebDriver: its
+# empty state, then import → send → send the failed grades again against the sandbox
+# LMS (app_smoke.py). Builds nothing; needs the keyring (run it in a Secret Service
+# session: ./dev test does).
 #
-#   tests/e2e/run-app-smoke.sh path/to/passback-desktop
+#   tests/e2e/run-app-smoke.sh path/to/passback-desktop path/to/passback
 #
-# Prints the client's "1 passed, 0 failed" (exit 0) or "0 passed, 1 failed" (exit 1);
-# the screenshot goes to tests/e2e/artifacts/app-empty-state.png.
+# Prints the client's "2 passed, 0 failed" (exit 0) or "0 passed, 1 failed" (exit 1);
+# screenshots go to tests/e2e/artifacts/ (app-empty-state.png, app-sent.png).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-app="$(realpath "${1:?usage: run-app-smoke.sh path/to/passback-desktop}")"
+app="$(realpath "${1:?usage: run-app-smoke.sh path/to/passback-desktop path/to/passback}")"
+export PASSBACK_CLI="$(realpath "${2:?usage: run-app-smoke.sh path/to/passback-desktop path/to/passback}")"
 [ -x "$app" ] || { echo "error: $app is not a built desktop binary (cargo build -p passback-desktop)" >&2; exit 1; }
 driver="$(command -v tauri-driver || true)"
 [ -n "$driver" ] || driver="$HOME/.cargo/bin/tauri-driver"
