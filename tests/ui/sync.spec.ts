@@ -309,3 +309,35 @@ test('import a file from the window: the preview names the bad row, then the gra
   await expect(send.getByTestId('job-summary')).toContainText('1 failed');
   await expect(send.getByTestId('job-causes')).toContainText('Grade slot unknown to the LMS');
 });
+
+test('settings: the dark theme applies at once, and the sending choices reach the plan', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0']);
+  ledgerFor(sandbox, 1);
+  server = await startServer(db);
+  await page.goto(server.url);
+  const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  expect(await background()).toBe('rgb(244, 246, 248)');
+
+  await page.getByTestId('open-settings').click();
+  const settings = page.getByRole('dialog', { name: 'Settings' });
+  await settings.getByRole('radio', { name: 'Dark' }).check();
+  await settings.getByTestId('settings-concurrency').fill('0');
+  await expect(settings.getByRole('alert')).toContainText('from 1 to 64');
+  await expect(settings.getByTestId('settings-save')).toBeDisabled();
+  await settings.getByTestId('settings-concurrency').fill('2');
+  await settings.getByTestId('settings-save').click();
+  await expect(settings).toHaveCount(0);
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  expect(await background()).toBe('rgb(17, 22, 28)');
+  // Kept on this computer, never a secret.
+  const stored = await page.evaluate(() => localStorage.getItem('passback.settings'));
+  expect(JSON.parse(stored ?? '{}')).toMatchObject({ theme: 'dark', concurrency: 2 });
+  expect(stored).not.toContain(sandbox.secret);
+
+  // The job carries the settings: the start request says concurrency 2.
+  const started = page.waitForRequest((r) => r.url().endsWith('/api/start_sync'));
+  await page.getByTestId('action-send-missing').click();
+  await page.getByTestId('job-start').click();
+  expect(JSON.parse((await started).postData() ?? '{}')).toMatchObject({ concurrency: 2, force_lower: false });
+  await expect(page.getByTestId('job-summary')).toHaveText('1 sent.');
+});
