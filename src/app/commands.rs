@@ -12,6 +12,7 @@ use super::Passback;
 use super::audit::{AttemptDetail, TimelineQuery};
 use super::grades::GradesQuery;
 use super::jobs::{ImportUpload, JobFeed, JobQuery, JobStarted};
+use super::platforms::{ConnectionResult, ConnectionTest, PlatformForm};
 use super::sync::{Health, ReconcileRequest, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
@@ -96,6 +97,10 @@ commands! {
     grades_page(GradesQuery) -> GradesPage => |pb, q| pb.grades_page(&q);
     /// The ledger's and the keyring's health.
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
+    /// Add a platform; its secret goes to the keyring and never comes back.
+    add_platform(PlatformForm) -> Platform => |pb, f| pb.add_platform_form(f);
+    /// One signed read against a sourcedid the user gives (nothing is written).
+    test_connection(ConnectionTest) -> ConnectionResult => |pb, t| pb.test_connection(&t);
     /// One grade's attempts, newest first, with redacted requests and responses.
     grade_timeline(TimelineQuery) -> Vec<AttemptDetail> => |pb, q| pb.grade_timeline(&q);
     /// Grades by status per course, failures by cause, the last run: the overview.
@@ -214,6 +219,9 @@ mod tests {
             if name.contains("job") {
                 // Job commands name a job; there is none in a fresh ledger.
                 assert_eq!(got.unwrap_err().kind, ErrorKind::NotFound, "{name}");
+            } else if ["add_platform", "test_connection"].contains(name) {
+                // They need what a person types: without it, the core says what is missing.
+                assert_eq!(got.unwrap_err().kind, ErrorKind::Invalid, "{name}");
             } else {
                 got.unwrap();
             }

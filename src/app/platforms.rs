@@ -48,7 +48,116 @@ pub fn normalize_host(h: &str) -> Result<String> {
     Ok(h)
 }
 
+/// A platform the window adds: LTI 1.1 (consumer key and secret, allowed hosts)
+/// or LTIAAS (base URL and API key). The secret goes to the keyring and is never
+/// sent back to the window.
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct PlatformForm {
+    pub kind: Option<PlatformKind>,
+    pub name: String,
+    pub consumer_key: String,
+    pub base_url: String,
+    pub allowed_hosts: Vec<String>,
+    pub allow_http: bool,
+    /// The consumer secret (LTI 1.1) or the API key (LTIAAS).
+    pub secret: String,
+}
+
+/// Where to try a signed read ("Test connection").
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct ConnectionTest {
+    pub platform: String,
+    /// A `lis_result_sourcedid` the LMS knows (from any launch).
+    pub sourcedid: String,
+    pub outcome_url: String,
+}
+
+/// What the test read found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct ConnectionResult {
+    /// The LMS accepted the signature and answered the read.
+    pub ok: bool,
+    pub description: String,
+    pub fix_hint: Option<String>,
+    /// The grade the LMS holds for that sourcedid (0–1), if any.
+    pub lms_score: Option<f64>,
+}
+
 impl Passback {
+    /// Add a platform from the window's form.
+    pub async fn add_platform_form(&self, f: PlatformForm) -> Result<Platform> {
+        if f.secret.is_empty() {
+            return Err(Error::invalid(match f.kind {
+                Some(PlatformKind::Ltiaas) => "the API key is empty",
+                _ => "the consumer secret is empty",
+            }));
+        }
+        match f.kind {
+            Some(PlatformKind::Lti11) => {
+                self.add_lti11_platform(
+                    NewLti11Platform {
+                        name: f.name,
+                        consumer_key: f.consumer_key,
+                        allowed_hosts: f
+                            .allowed_hosts
+                            .into_iter()
+                            .map(|h| h.trim().to_string())
+                            .filter(|h| !h.is_empty())
+                            .collect(),
+                        allow_http: f.allow_http,
+                    },
+                    &f.secret,
+                )
+                .await
+            }
+            Some(PlatformKind::Ltiaas) => {
+                self.add_ltiaas_platform(
+                    NewLtiaasPlatform {
+                        name: f.name,
+                        base_url: f.base_url,
+                    },
+                    &f.secret,
+                )
+                .await
+            }
+            None => Err(Error::invalid("choose the platform's kind: lti11 or ltiaas")),
+        }
+    }
+
+    /// "Test connection": one signed readResult against a sourcedid the user
+    /// gives, through the journal like any read. Nothing is written to the LMS.
+    pub async fn test_connection(&self, t: &ConnectionTest) -> Result<ConnectionResult> {
+        let one = super::lti11::OneOutcome {
+            platform: t.platform.clone(),
+            sourcedid: t.sourcedid.trim().to_string(),
+            outcome_url: t.outcome_url.trim().to_string(),
+        };
+        if one.sourcedid.is_empty() || one.outcome_url.is_empty() {
+            return Err(Error::invalid(
+                "give a lis_result_sourcedid and the outcome service URL from any launch of this platform",
+            ));
+        }
+        let r = self
+            .send_one(
+                &one,
+                &crate::lti11::client::OutcomeOp::Read,
+                crate::sync::RetryPolicy {
+                    max_attempts: 1,
+                    ..Default::default()
+                },
+                crate::http::ClientOptions::default(),
+            )
+            .await?;
+        Ok(ConnectionResult {
+            ok: r.confirmed,
+            description: r.description,
+            fix_hint: r.fix_hint,
+            lms_score: r.read_score,
+        })
+    }
+
     /// Add an LTI 1.1 platform. The consumer secret goes to the keyring; the
     /// ledger row is committed only after the keyring accepted it.
     pub async fn add_lti11_platform(&self, p: NewLti11Platform, consumer_secret: &str) -> Result<Platform> {
@@ -58,7 +167,7 @@ impl Passback {
         }
         if p.allowed_hosts.is_empty() {
             return Err(Error::invalid(
-                "give at least one --allow-host: Passback signs outcome requests only for hosts you allow",
+                "give at least one allowed host (--allow-host): Passback signs outcome requests only for hosts you allow",
             ));
         }
         let hosts = p
@@ -318,5 +427,74 @@ mod tests {
             ErrorKind::SecretMissing
         );
         assert!(pb.list_grades().await.unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_windows_form_adds_a_platform_whose_secret_only_the_keyring_holds() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let form = PlatformForm {
+            kind: Some(PlatformKind::Lti11),
+            name: "canvas".into(),
+            consumer_key: "ck".into(),
+            allowed_hosts: vec![" canvas.example.edu ".into(), "".into()],
+            secret: "s3cret-value".into(),
+            ..PlatformForm::default()
+        };
+        let p = pb.add_platform_form(form.clone()).await.unwrap();
+        assert_eq!(p.allowed_hosts, vec!["canvas.example.edu".to_string()]);
+        // What the window gets back names the platform, never its secret.
+        let shown = serde_json::to_string(&p).unwrap();
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret-value");
+        // Each missing piece is named.
+        let no_secret = PlatformForm {
+            secret: String::new(),
+            name: "other".into(),
+            ..form.clone()
+        };
+        assert!(
+            pb.add_platform_form(no_secret)
+                .await
+                .unwrap_err()
+                .message
+                .contains("secret is empty")
+        );
+        let no_kind = PlatformForm {
+            kind: None,
+            name: "other".into(),
+            ..form.clone()
+        };
+        assert!(
+            pb.add_platform_form(no_kind)
+                .await
+                .unwrap_err()
+                .message
+                .contains("kind")
+        );
+        let no_host = PlatformForm {
+            allowed_hosts: vec![" ".into()],
+            name: "other".into(),
+            ..form
+        };
+        assert!(
+            pb.add_platform_form(no_host)
+                .await
+                .unwrap_err()
+                .message
+                .contains("allowed host")
+        );
+        let t = ConnectionTest {
+            platform: "canvas".into(),
+            ..ConnectionTest::default()
+        };
+        assert_eq!(
+            pb.test_connection(&t).await.unwrap_err().kind,
+            crate::error::ErrorKind::Invalid
+        );
     }
 }

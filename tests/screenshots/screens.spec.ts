@@ -129,6 +129,12 @@ for (const theme of ['light', 'dark'] as const) {
     await page.goto(server.url);
     await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
     await shoot(page, `empty-${theme}`);
+    await page.getByTestId('empty-add-platform').click();
+    await page.getByTestId('platform-name').fill('canvas-prod');
+    await page.getByTestId('platform-key').fill('ck-2026');
+    await page.getByTestId('platform-hosts').fill('canvas.example.edu');
+    await shoot(page, `add-platform-${theme}`);
+    await page.keyboard.press('Escape');
     await stopServer(server);
 
     // A course with grades: some sent, some refused by the LMS.

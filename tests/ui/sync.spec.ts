@@ -341,3 +341,45 @@ test('settings: the dark theme applies at once, and the sending choices reach th
   expect(JSON.parse((await started).postData() ?? '{}')).toMatchObject({ concurrency: 2, force_lower: false });
   await expect(page.getByTestId('job-summary')).toHaveText('1 sent.');
 });
+
+test('add a platform in the window: the secret goes to the keyring only, and the connection test reads', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0']);
+  server = await startServer(db);
+  const bodies: Promise<string>[] = [];
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/')) bodies.push(r.text());
+  });
+  await page.goto(server.url);
+  await page.getByTestId('empty-add-platform').click();
+  const dialog = page.getByRole('dialog', { name: 'Add a platform' });
+  await dialog.getByTestId('platform-name').fill('sb');
+  await dialog.getByTestId('platform-key').fill(sandbox.key);
+  await dialog.getByTestId('platform-secret').fill(sandbox.secret);
+  await dialog.getByTestId('platform-hosts').fill('127.0.0.1');
+  await dialog.getByTestId('platform-save').click();
+  const added = page.getByRole('dialog', { name: 'Platform sb added' });
+  await expect(added.getByTestId('platform-added')).toContainText(`Consumer key ${sandbox.key}`);
+
+  // A wrong sourcedid: the LMS answers, and says why it is not a grade it knows.
+  await added.getByTestId('test-sourcedid').fill('sid-404');
+  await added.getByTestId('test-url').fill(sandbox.outcomeUrl);
+  await added.getByTestId('test-run').click();
+  await expect(added.getByTestId('test-result')).toContainText('Not connected');
+  await added.getByTestId('test-sourcedid').fill('sid-0');
+  await added.getByTestId('test-run').click();
+  await expect(added.getByTestId('test-result')).toContainText('Connected');
+  await added.getByTestId('platform-done').click();
+  await expect(page.getByTestId('platforms').getByRole('row', { name: /sb/ })).toContainText(sandbox.key);
+
+  // The secret is in the keyring (the CLI signs with it) and nowhere in the page.
+  expect(await page.content()).not.toContain(sandbox.secret);
+  const storage = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  expect(storage).not.toContain(sandbox.secret);
+  for (const b of await Promise.all(bodies)) expect(b).not.toContain(sandbox.secret);
+  const csv = join(dir, 'one.csv');
+  writeFileSync(csv, 'context_id,resource_link_id,user_id,score_given,score_maximum,lis_result_sourcedid,lis_outcome_service_url\n' +
+    `c1,rl-1,u-0,7,10,sid-0,${sandbox.outcomeUrl}\n`);
+  cli(db, ['import', csv, '--platform', 'sb']);
+  const sync = spawnSync(bin, ['--db', db, 'sync'], { encoding: 'utf8' });
+  expect(sync.status, sync.stderr).toBe(0);
+});

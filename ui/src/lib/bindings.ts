@@ -33,6 +33,28 @@ export type AttemptOutcome = "pending" | "success" | "processing" | "failure" | 
 export type Cause = "ok" | "processing" | "server_error" | "rate_limited" | "timeout" | "connection_failed" | "malformed_answer" | "mismatched_answer" | "lms_busy" | "interrupted" | "signature_rejected" | "clock_skew" | "consumer_key_unknown" | "nonce_replayed" | "outcomes_disabled" | "api_key_rejected" | "service_key_stale" | "unknown_sourcedid" | "not_a_student" | "course_closed" | "assignment_invalid" | "no_points_possible" | "not_accepting_grades" | "bad_score" | "bad_timestamp" | "content_type" | "redirected" | "not_an_outcome_service" | "contradictory_answer" | "invalid_request" | "lms_refused" | "unknown";
 
 /**
+ * What the test read found.
+ */
+export type ConnectionResult = { 
+/**
+ * The LMS accepted the signature and answered the read.
+ */
+ok: boolean, description: string, fix_hint: string | null, 
+/**
+ * The grade the LMS holds for that sourcedid (0–1), if any.
+ */
+lms_score: number | null, };
+
+/**
+ * Where to try a signed read ("Test connection").
+ */
+export type ConnectionTest = { platform: string, 
+/**
+ * A `lis_result_sourcedid` the LMS knows (from any launch).
+ */
+sourcedid: string, outcome_url: string, };
+
+/**
  * Health report for `passback doctor` and the About panel.
  */
 export type DoctorReport = { passback_version: string, sqlite_version: string, db_path: string, schema_version: number, schema_latest: number, ledger_id: string, keyring_ok: boolean, keyring_detail: string, };
@@ -471,6 +493,17 @@ allow_http: boolean,
 secret_ref: string, created_at: string, };
 
 /**
+ * A platform the window adds: LTI 1.1 (consumer key and secret, allowed hosts)
+ * or LTIAAS (base URL and API key). The secret goes to the keyring and is never
+ * sent back to the window.
+ */
+export type PlatformForm = { kind: PlatformKind | null, name: string, consumer_key: string, base_url: string, allowed_hosts: Array<string>, allow_http: boolean, 
+/**
+ * The consumer secret (LTI 1.1) or the API key (LTIAAS).
+ */
+secret: string, };
+
+/**
  * How Passback talks to an LMS.
  */
 export type PlatformKind = "lti11" | "ltiaas";
@@ -577,6 +610,10 @@ export interface Commands {
   grades_page: { args: GradesQuery; result: GradesPage };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
+  /** Add a platform; its secret goes to the keyring and never comes back. */
+  add_platform: { args: PlatformForm; result: Platform };
+  /** One signed read against a sourcedid the user gives (nothing is written). */
+  test_connection: { args: ConnectionTest; result: ConnectionResult };
   /** One grade's attempts, newest first, with redacted requests and responses. */
   grade_timeline: { args: TimelineQuery; result: Array<AttemptDetail> };
   /** Grades by status per course, failures by cause, the last run: the overview. */
