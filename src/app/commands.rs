@@ -95,6 +95,8 @@ commands! {
     list_grades(NoArgs) -> Vec<GradeRow> => |pb, _| pb.list_grades();
     /// One page of the grade listing: filtered and paged (keyset) in SQL.
     grades_page(GradesQuery) -> GradesPage => |pb, q| pb.grades_page(&q);
+    /// How many grades a listing query matches (asked beside a page that leaves its total out).
+    grades_count(GradesQuery) -> u64 => |pb, q| pb.grades_count(&q);
     /// The ledger's and the keyring's health.
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
     /// Add a platform; its secret goes to the keyring and never comes back.

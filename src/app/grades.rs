@@ -17,6 +17,9 @@ pub struct GradesQuery {
     pub after: Option<GradeCursor>,
     /// Rows per page (default 200, at most 2,000).
     pub limit: Option<usize>,
+    /// Leave the first page's total out: a window paints the rows first and
+    /// asks `grades_count` beside them (counting every match takes longer).
+    pub without_total: bool,
 }
 
 /// A grade recorded by hand (support corrections, demos).
@@ -78,8 +81,19 @@ impl Passback {
     /// One page of the grade listing for the window (see [`crate::store::Store::grade_rows_page`]).
     pub async fn grades_page(&self, q: &GradesQuery) -> Result<GradesPage> {
         self.store()
-            .grade_rows_page(&q.filter, q.text.as_deref(), q.after, q.limit.unwrap_or(200))
+            .grade_rows_page_with(
+                &q.filter,
+                q.text.as_deref(),
+                q.after,
+                q.limit.unwrap_or(200),
+                !q.without_total,
+            )
             .await
+    }
+
+    /// How many grades the query's filter and text match.
+    pub async fn grades_count(&self, q: &GradesQuery) -> Result<u64> {
+        self.store().count_grade_rows(&q.filter, q.text.as_deref()).await
     }
 
     pub async fn list_activities(&self) -> Result<Vec<ActivityRow>> {

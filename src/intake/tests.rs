@@ -963,6 +963,22 @@ async fn the_window_pages_the_listing_by_keyset_and_filters_by_text() {
     };
     let page = s.grade_rows_page(&one, None, None, 50).await.unwrap();
     assert_eq!((page.total, page.rows), (Some(1), vec![all[5].clone()]));
+    // A window may ask for the rows first and the count beside them.
+    let rows_only = s.grade_rows_page_with(&one, None, None, 50, false).await.unwrap();
+    assert_eq!((rows_only.total, rows_only.rows.len()), (None, 1));
+    assert_eq!(s.count_grade_rows(&one, None).await.unwrap(), 1);
+    assert_eq!(
+        s.count_grade_rows(&GradeFilter::default(), Some(" essay "))
+            .await
+            .unwrap(),
+        {
+            s.grade_rows_page(&GradeFilter::default(), Some("essay"), None, 50)
+                .await
+                .unwrap()
+                .total
+                .unwrap()
+        }
+    );
     // LIKE wildcards in the text are literal.
     let page = s
         .grade_rows_page(&GradeFilter::default(), Some("user_%"), None, 50)

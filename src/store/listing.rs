@@ -201,11 +201,25 @@ impl Store {
         after: Option<GradeCursor>,
         limit: usize,
     ) -> Result<GradesPage> {
+        self.grade_rows_page_with(f, text, after, limit, true).await
+    }
+
+    /// [`Store::grade_rows_page`]; without `total` the first page leaves the
+    /// count out (a window paints the rows first and asks
+    /// [`Store::count_grade_rows`] beside it).
+    pub async fn grade_rows_page_with(
+        &self,
+        f: &GradeFilter,
+        text: Option<&str>,
+        after: Option<GradeCursor>,
+        limit: usize,
+        total: bool,
+    ) -> Result<GradesPage> {
         let limit = limit.clamp(1, 2000);
         let text = text.map(str::trim).filter(|t| !t.is_empty());
         let total = match after {
-            None => Some(self.count_grade_rows(f, text).await?),
-            Some(_) => None,
+            None if total => Some(self.count_grade_rows(f, text).await?),
+            _ => None,
         };
         let mut rows = Vec::with_capacity(limit);
         let mut last = None;
@@ -219,7 +233,9 @@ impl Store {
         Ok(GradesPage { rows, next, total })
     }
 
-    async fn count_grade_rows(&self, f: &GradeFilter, text: Option<&str>) -> Result<u64> {
+    /// How many current grades the filter and the text match.
+    pub async fn count_grade_rows(&self, f: &GradeFilter, text: Option<&str>) -> Result<u64> {
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT COUNT(*) FROM current_grades cg
              JOIN grades g ON g.id = cg.grade_ref

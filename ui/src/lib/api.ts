@@ -117,6 +117,7 @@ export const api = {
   doctor: () => call('doctor', {}),
   listGrades: () => call('list_grades', {}),
   gradesPage: (q: Commands['grades_page']['args']) => call('grades_page', q),
+  gradesCount: (q: Commands['grades_count']['args']) => call('grades_count', q),
   health: () => call('health', {}),
   addPlatform: (f: Commands['add_platform']['args']) => call('add_platform', f),
   testConnection: (t: Commands['test_connection']['args']) => call('test_connection', t),

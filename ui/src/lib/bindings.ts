@@ -212,7 +212,12 @@ after: GradeCursor | null,
 /**
  * Rows per page (default 200, at most 2,000).
  */
-limit: number | null, };
+limit: number | null, 
+/**
+ * Leave the first page's total out: a window paints the rows first and
+ * asks `grades_count` beside them (counting every match takes longer).
+ */
+without_total: boolean, };
 
 /**
  * Where the grades stand, for the window's overview.
@@ -608,6 +613,8 @@ export interface Commands {
   list_grades: { args: NoArgs; result: Array<GradeRow> };
   /** One page of the grade listing: filtered and paged (keyset) in SQL. */
   grades_page: { args: GradesQuery; result: GradesPage };
+  /** How many grades a listing query matches (asked beside a page that leaves its total out). */
+  grades_count: { args: GradesQuery; result: number };
   /** The ledger's and the keyring's health. */
   doctor: { args: NoArgs; result: DoctorReport };
   /** Add a platform; its secret goes to the keyring and never comes back. */
