@@ -138,6 +138,81 @@ fn push_text(q: &mut QueryBuilder<Sqlite>, pattern: &str, activity: bool) {
     q.push(")");
 }
 
+/// The listing's activities in listing order, through the unique indexes on
+/// the names (CROSS JOIN fixes that order in SQLite). `prefix` is "" (tests
+/// prefix `EXPLAIN QUERY PLAN`).
+fn activities_query(prefix: &str, f: &GradeFilter) -> QueryBuilder<Sqlite> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "{prefix}SELECT a.id, p.name AS platform, c.context_id, a.resource_link_id, a.title
+         FROM platforms p
+         CROSS JOIN contexts c ON c.platform_id = p.id
+         CROSS JOIN activities a ON a.context_ref = c.id
+         WHERE 1 = 1"
+    ));
+    push_place_filters(&mut q, f);
+    q.push(" ORDER BY p.name, c.context_id, a.resource_link_id");
+    q
+}
+
+/// One page of one activity's grades after learner `after`, packed as one JSON
+/// array (see [`PAGE`]), read in learner order through the primary key. The
+/// array's order is not promised (an `ORDER BY` in the aggregate would sort the
+/// page again in a temporary B-tree): the reader sorts the page by learner.
+fn activity_page_query(
+    prefix: &str,
+    f: &GradeFilter,
+    activity: i64,
+    after: i64,
+    text: Option<&str>,
+) -> QueryBuilder<Sqlite> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "{prefix}SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
+                                            lms, seen, src, k)) AS page,
+                MAX(k) AS last, COUNT(*) AS n
+         FROM (SELECT cg.learner_ref AS k, g.id, g.version,
+                      printf('%!.17g', g.score_given) AS sg, printf('%!.17g', g.score_maximum) AS sm,
+                      l.lti_user_id AS uid, l.name, g.recorded_at AS rec, cg.status,
+                      cg.status_detail AS detail,
+                      CASE WHEN o.score IS NOT NULL THEN printf('%!.17g', o.score) END AS lms, o.observed_at AS seen, o.source AS src
+               FROM current_grades cg
+               CROSS JOIN learners l ON l.id = cg.learner_ref
+               CROSS JOIN grades g ON g.id = cg.grade_ref
+               LEFT JOIN lms_observations o ON o.id = (
+                   SELECT o2.id FROM lms_observations o2
+                   WHERE o2.activity_ref = cg.activity_ref AND o2.learner_ref = cg.learner_ref
+                   ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
+               WHERE cg.activity_ref = "
+    ));
+    q.push_bind(activity)
+        .push(" AND cg.learner_ref > ")
+        .push_bind(after);
+    push_row_filters(&mut q, f);
+    if let Some(pat) = text {
+        push_text(&mut q, pat, false);
+    }
+    q.push(" ORDER BY cg.learner_ref LIMIT ")
+        .push_bind(PAGE)
+        .push(")");
+    q
+}
+
+/// The query plans of the listing's queries for `f` (tests: no temporary
+/// B-tree for the default order).
+#[cfg(test)]
+pub(super) async fn listing_plans(store: &Store, f: &GradeFilter, text: Option<&str>) -> Result<Vec<String>> {
+    let mut plans = Vec::new();
+    let pattern = text.map(like_pattern);
+    for mut q in [
+        activities_query("EXPLAIN QUERY PLAN ", f),
+        activity_page_query("EXPLAIN QUERY PLAN ", f, 1, 0, pattern.as_deref()),
+    ] {
+        for r in q.build().fetch_all(&store.pool).await? {
+            plans.push(r.try_get::<String, _>("detail")?);
+        }
+    }
+    Ok(plans)
+}
+
 /// Grades per page: one SQL row carries a page of grades as a JSON array, since
 /// every value a row carries out of SQLite costs a copy, an allocation and, per
 /// row, a wake-up of the reading task.
@@ -262,17 +337,8 @@ impl Store {
         after: Option<GradeCursor>,
         mut each: impl FnMut(GradeRow, GradeCursor) -> Result<bool>,
     ) -> Result<u64> {
-        // The activities, through the unique indexes on the names (CROSS JOIN
-        // fixes that order in SQLite).
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT a.id, p.name AS platform, c.context_id, a.resource_link_id, a.title
-             FROM platforms p
-             CROSS JOIN contexts c ON c.platform_id = p.id
-             CROSS JOIN activities a ON a.context_ref = c.id
-             WHERE 1 = 1",
-        );
-        push_place_filters(&mut q, f);
-        q.push(" ORDER BY p.name, c.context_id, a.resource_link_id");
+        let q = activities_query("", f);
+        let mut q = q;
         let activities = q
             .build()
             .fetch_all(&self.pool)
@@ -312,41 +378,17 @@ impl Store {
                     || a.title.as_deref().is_some_and(|x| x.to_lowercase().contains(&t))
             });
             loop {
-                let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
-                                                        lms, seen, src, k)
-                                             ORDER BY k) AS page,
-                            MAX(k) AS last, COUNT(*) AS n
-                     FROM (SELECT cg.learner_ref AS k, g.id, g.version,
-                                  printf('%!.17g', g.score_given) AS sg, printf('%!.17g', g.score_maximum) AS sm,
-                                  l.lti_user_id AS uid, l.name, g.recorded_at AS rec, cg.status,
-                                  cg.status_detail AS detail,
-                                  CASE WHEN o.score IS NOT NULL THEN printf('%!.17g', o.score) END AS lms, o.observed_at AS seen, o.source AS src
-                           FROM current_grades cg
-                           CROSS JOIN learners l ON l.id = cg.learner_ref
-                           CROSS JOIN grades g ON g.id = cg.grade_ref
-                           LEFT JOIN lms_observations o ON o.id = (
-                               SELECT o2.id FROM lms_observations o2
-                               WHERE o2.activity_ref = cg.activity_ref AND o2.learner_ref = cg.learner_ref
-                               ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
-                           WHERE cg.activity_ref = ",
-                );
-                q.push_bind(a.id).push(" AND cg.learner_ref > ").push_bind(after);
-                push_row_filters(&mut q, f);
-                if let (Some(pat), false) = (&pattern, whole_activity) {
-                    push_text(&mut q, pat, false);
-                }
-                q.push(" ORDER BY cg.learner_ref LIMIT ")
-                    .push_bind(PAGE)
-                    .push(")");
+                let text = pattern.as_deref().filter(|_| !whole_activity);
+                let mut q = activity_page_query("", f, a.id, after, text);
                 let r = q.build().fetch_one(&self.pool).await?;
                 let count: i64 = r.try_get("n")?;
                 if count == 0 {
                     break;
                 }
                 let page: &str = r.try_get("page")?;
-                let rows: Vec<Packed> = serde_json::from_str(page)
+                let mut rows: Vec<Packed> = serde_json::from_str(page)
                     .map_err(|e| Error::internal(format!("a page of the listing did not decode: {e}")))?;
+                rows.sort_unstable_by_key(|r| r.12);
                 for (
                     grade_id,
                     version,

@@ -283,3 +283,31 @@ async fn upgrading_a_ledger_keeps_its_attempts_their_observations_and_the_foreig
     .await;
     assert!(bad.is_err(), "an unknown operation is refused");
 }
+
+#[tokio::test]
+async fn the_listing_pages_through_indexes_without_temporary_b_trees() {
+    let s = Store::open_in_memory().await.unwrap();
+    // The window's default order, with the filters and the text search it offers.
+    let filters = [
+        GradeFilter::default(),
+        GradeFilter {
+            status: vec![crate::model::GradeStatus::Failed],
+            ..GradeFilter::default()
+        },
+        GradeFilter {
+            cause: vec![crate::model::Cause::NotAStudent],
+            platform: Some("canvas".into()),
+            ..GradeFilter::default()
+        },
+    ];
+    for f in &filters {
+        for text in [None, Some("u-004")] {
+            let plans = super::listing::listing_plans(&s, f, text).await.unwrap();
+            assert!(plans.iter().any(|p| p.contains("INDEX")), "{f:?}: {plans:?}");
+            assert!(
+                !plans.iter().any(|p| p.contains("TEMP B-TREE")),
+                "{f:?} {text:?} sorts in a temporary B-tree: {plans:#?}"
+            );
+        }
+    }
+}
