@@ -43,6 +43,8 @@ pub struct JobQuery {
 /// Counts so far, with what a person wants to see.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
 pub struct JobTally {
+    /// Grades finished: sent, checked, left alone or failed (not those a
+    /// Cancel stopped before they were tried).
     pub done: u64,
     pub failed: u64,
     pub total: Option<u64>,
@@ -54,17 +56,29 @@ pub struct JobTally {
     pub eta_secs: Option<f64>,
 }
 
-impl From<&Tally> for JobTally {
-    fn from(t: &Tally) -> Self {
+impl JobTally {
+    /// The engine's tally, with the grades a Cancel stopped (`not_tried`) kept
+    /// out of "done": after a Cancel they are still to do.
+    fn of(t: &Tally, not_tried: u64) -> Self {
+        let done = t.done.saturating_sub(not_tried);
         Self {
-            done: t.done,
+            done,
             failed: t.failed,
             total: t.total,
-            remaining: t.remaining(),
-            rate: t.rate(),
+            remaining: t.total.map(|n| n.saturating_sub(done)),
+            rate: {
+                let secs = t.elapsed.as_secs_f64();
+                if secs > 0.0 { done as f64 / secs } else { 0.0 }
+            },
             elapsed_secs: t.elapsed.as_secs_f64(),
             eta_secs: t.eta().map(|d| d.as_secs_f64()),
         }
+    }
+}
+
+impl From<&Tally> for JobTally {
+    fn from(t: &Tally) -> Self {
+        Self::of(t, 0)
     }
 }
 
@@ -210,13 +224,17 @@ struct JobSink {
     state: Arc<JobState>,
     last: Option<Instant>,
     failed_kept: usize,
+    /// Grades a Cancel stopped before they were tried.
+    not_tried: u64,
 }
 
 impl JobSink {
     fn tally(&mut self, t: &Tally, force: bool) {
         if force || self.last.is_none_or(|l| l.elapsed() >= PROGRESS_EVERY) {
             self.last = Some(Instant::now());
-            self.state.push(JobEvent::Progress { tally: t.into() });
+            self.state.push(JobEvent::Progress {
+                tally: JobTally::of(t, self.not_tried),
+            });
         }
     }
 }
@@ -236,6 +254,9 @@ impl Progress<GradeResult> for JobSink {
     }
 
     fn item(&mut self, tally: &Tally, item: &GradeResult) -> Flow {
+        if item.ended == Ended::Stopped {
+            self.not_tried += 1;
+        }
         if matches!(item.ended, Ended::Failed | Ended::Stopped) && self.failed_kept < FAILED_KEPT {
             self.failed_kept += 1;
             self.state.push(JobEvent::Failed { result: item.clone() });
@@ -390,6 +411,7 @@ impl Passback {
                 state: state.clone(),
                 last: None,
                 failed_kept: 0,
+                not_tried: 0,
             };
             let ended = match &work {
                 Work::Sync(req) => pb

@@ -217,6 +217,10 @@ test('cancel a slow sync: what was sent stays sent, the rest is not tried', asyn
   await dialog.getByTestId('job-cancel').click();
   await expect(dialog.getByTestId('job-summary')).toContainText('Cancelled.');
   await expect(dialog.getByTestId('job-summary')).toContainText('not tried');
+  // "Done" counts what was sent, not what the Cancel stopped before trying it.
+  const summary = await dialog.getByTestId('job-summary').innerText();
+  const sentNow = Number(/(\d+) sent/.exec(summary)?.[1]);
+  await expect(dialog.getByTestId('job-tally')).toContainText(new RegExp(`Done\\s*${sentNow}\\s*/\\s*60`));
   await dialog.getByTestId('job-close').click();
 
   await showStatus(page, 'In the gradebook');
