@@ -373,7 +373,12 @@ export type JobStarted = { job_id: number, };
 /**
  * Counts so far, with what a person wants to see.
  */
-export type JobTally = { done: number, failed: number, total: number | null, remaining: number | null, 
+export type JobTally = { 
+/**
+ * Grades finished: sent, checked, left alone or failed (not those a
+ * Cancel stopped before they were tried).
+ */
+done: number, failed: number, total: number | null, remaining: number | null, 
 /**
  * Grades per second so far.
  */
