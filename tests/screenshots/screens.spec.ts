@@ -2,59 +2,13 @@
 // from the real UI through the real bridge, a real ledger and the sandbox LMS.
 // Not part of the test suite: run `npm --prefix ui run screenshots` (./dev screenshots).
 import { test, expect, type Page } from '@playwright/test';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { checkBuilt, ledgerFor, root, startSandbox, startServer, stopServer, bin, type Sandbox, type Server } from '../ui/workspace';
 
-const root = resolve(import.meta.dirname, '../..');
-const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
-const bin = process.env.PASSBACK_BIN || join(targetDir, 'debug', 'passback');
-const uiDir = join(root, 'ui', 'dist');
-
-interface Server {
-  /** The address to open: the base URL with the per-run token in its fragment (`#token=…`). */
-  url: string;
-  /** The same address without the token. */
-  baseUrl: string;
-  token: string;
-  proc: ChildProcessWithoutNullStreams;
-}
-
-test.beforeAll(() => {
-  if (!existsSync(bin)) {
-    throw new Error(`no passback binary at ${bin}: run \`cargo build -p passback\` (honours CARGO_TARGET_DIR) or set PASSBACK_BIN`);
-  }
-  if (!existsSync(join(uiDir, 'index.html'))) throw new Error(`no built UI in ${uiDir}: run \`npm --prefix ui run build\``);
-});
-
-function cli(db: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync(bin, ['--db', db, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`passback ${args.join(' ')} failed (${r.status}): ${r.error ?? r.stderr}`);
-  return r.stdout;
-}
-
-async function startServer(db: string): Promise<Server> {
-  const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir]);
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout });
-  const first = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`ui-server printed nothing within 20 s: ${stderr}`)), 20_000);
-    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
-    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`ui-server exited with ${code}: ${stderr}`))));
-  });
-  const info = JSON.parse(first) as { url: string; base_url: string; token: string };
-  return { url: info.url, baseUrl: info.base_url, token: info.token, proc };
-}
-
-async function stopServer(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
-  const exited = new Promise((ok) => s.proc.once('exit', ok));
-  s.proc.kill();
-  await exited;
-}
+test.beforeAll(checkBuilt);
 
 let dir: string;
 let db: string;
@@ -70,40 +24,6 @@ test.afterEach(async () => {
   server = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
-
-
-interface Sandbox {
-  proc: ChildProcessWithoutNullStreams;
-  baseUrl: string;
-  outcomeUrl: string;
-  key: string;
-  secret: string;
-}
-
-async function startSandbox(args: string[]): Promise<Sandbox> {
-  const proc = spawn(bin, ['sandbox', '--dialect', 'moodle', ...args]);
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout });
-  const first = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the sandbox printed nothing within 20 s: ${stderr}`)), 20_000);
-    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
-    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the sandbox exited with ${code}: ${stderr}`))));
-  });
-  const s = JSON.parse(first) as { base_url: string; lti11_outcome_url: string; consumer_key: string; consumer_secret: string };
-  return { proc, baseUrl: s.base_url, outcomeUrl: s.lti11_outcome_url, key: s.consumer_key, secret: s.consumer_secret };
-}
-
-/** A ledger with platform `sb` (the sandbox) and `n` tool grades for sid-0 … sid-(n-1). */
-function ledgerFor(sb: Sandbox, n: number) {
-  cli(db, ['platform', 'add-lti11', '--name', 'sb', '--consumer-key', sb.key, '--allow-host', '127.0.0.1',
-    '--secret-env', 'PB_SB_SECRET'], { PB_SB_SECRET: sb.secret });
-  const csv = join(dir, 'grades.csv');
-  let body = 'context_id,resource_link_id,user_id,score_given,score_maximum,lis_result_sourcedid,lis_outcome_service_url\n';
-  for (let i = 0; i < n; i++) body += `c1,rl-1,u-${i},${(i % 10) + 1},10,sid-${i},${sb.outcomeUrl}\n`;
-  writeFileSync(csv, body);
-  cli(db, ['import', csv, '--platform', 'sb']);
-}
 
 
 let sandbox: Sandbox | undefined;
@@ -141,7 +61,7 @@ for (const theme of ['light', 'dark'] as const) {
     const known = Array.from({ length: 30 }, (_, i) => `sid-${i}`);
     writeFileSync(join(dir, 'sids.txt'), known.join('\n') + '\n');
     sandbox = await startSandbox(['--sourcedids', join(dir, 'sids.txt'), '--latency-ms', '120']);
-    ledgerFor(sandbox, 36);
+    ledgerFor(db, dir, sandbox, 36);
     const grades = Array.from({ length: 10 }, (_, i) => ['--grade', String(i + 27)]).flat();
     const first = spawnSync(bin, ['--db', db, 'sync', ...grades], { encoding: 'utf8' });
     expect(first.status, first.stderr).toBe(1);

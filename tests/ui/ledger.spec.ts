@@ -1,59 +1,13 @@
 // The UI in a real browser (Debian Chromium) against the real bridge and a real
 // ledger: `passback ui-server` on loopback, populated through the real CLI.
 import { test, expect } from '@playwright/test';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { checkBuilt, cli, startServer, stopServer, type Server } from './workspace';
 
-const root = resolve(import.meta.dirname, '../..');
-const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
-const bin = process.env.PASSBACK_BIN || join(targetDir, 'debug', 'passback');
-const uiDir = join(root, 'ui', 'dist');
-
-interface Server {
-  /** The address to open: the base URL with the per-run token in its fragment (`#token=…`). */
-  url: string;
-  /** The same address without the token. */
-  baseUrl: string;
-  token: string;
-  proc: ChildProcessWithoutNullStreams;
-}
-
-test.beforeAll(() => {
-  if (!existsSync(bin)) {
-    throw new Error(`no passback binary at ${bin}: run \`cargo build -p passback\` (honours CARGO_TARGET_DIR) or set PASSBACK_BIN`);
-  }
-  if (!existsSync(join(uiDir, 'index.html'))) throw new Error(`no built UI in ${uiDir}: run \`npm --prefix ui run build\``);
-});
-
-function cli(db: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync(bin, ['--db', db, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`passback ${args.join(' ')} failed (${r.status}): ${r.error ?? r.stderr}`);
-  return r.stdout;
-}
-
-async function startServer(db: string): Promise<Server> {
-  const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir]);
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout });
-  const first = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`ui-server printed nothing within 20 s: ${stderr}`)), 20_000);
-    lines.once('line', (l) => (clearTimeout(timer), ok(l)));
-    proc.once('exit', (code) => (clearTimeout(timer), fail(new Error(`ui-server exited with ${code}: ${stderr}`))));
-  });
-  const info = JSON.parse(first) as { url: string; base_url: string; token: string };
-  return { url: info.url, baseUrl: info.base_url, token: info.token, proc };
-}
-
-async function stopServer(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
-  const exited = new Promise((ok) => s.proc.once('exit', ok));
-  s.proc.kill();
-  await exited;
-}
+test.beforeAll(checkBuilt);
 
 let dir: string;
 let db: string;
