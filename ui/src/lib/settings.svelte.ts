@@ -41,9 +41,14 @@ export function save(next: Settings) {
   applyTheme();
 }
 
+const systemDark = typeof matchMedia === 'undefined' ? null : matchMedia('(prefers-color-scheme: dark)');
+
+/** Set the page's theme: the chosen one, or for "system" what the system prefers now. */
 export function applyTheme() {
   if (typeof document === 'undefined') return;
-  const root = document.documentElement;
-  if (settings.theme === 'system') delete root.dataset.theme;
-  else root.dataset.theme = settings.theme;
+  const dark = settings.theme === 'dark' || (settings.theme === 'system' && systemDark?.matches === true);
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
 }
+
+// "Like the system" follows the system when it changes.
+systemDark?.addEventListener('change', applyTheme);
