@@ -25,6 +25,8 @@ pub enum ErrorKind {
     SecretMissing,
     /// Reading or writing a local file failed.
     Io,
+    /// The ledger is open read-only (not trusted yet): nothing may be written or sent.
+    ReadOnly,
     /// Anything else; a bug if it ever shows up.
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Keyring => "keyring",
             ErrorKind::SecretMissing => "secret_missing",
             ErrorKind::Io => "io",
+            ErrorKind::ReadOnly => "read_only",
             ErrorKind::Internal => "internal",
         }
     }

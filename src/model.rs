@@ -286,6 +286,9 @@ pub struct Overview {
     pub platforms: Vec<Platform>,
     pub activities: Vec<ActivityRow>,
     pub grade_count: i64,
+    /// Opened read-only, not trusted yet: the window offers "Trust this ledger" and
+    /// no action that writes or sends.
+    pub read_only: bool,
 }
 
 /// What kind of request an attempt was.

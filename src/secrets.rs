@@ -78,6 +78,9 @@ impl std::fmt::Display for SecretRef {
 #[derive(Clone)]
 pub struct Secrets {
     store: std::result::Result<Arc<CredentialStore>, String>,
+    /// Withheld on purpose (a ledger not trusted yet): no keyring entry is touched,
+    /// whatever the ledger names.
+    withheld: bool,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -95,6 +98,9 @@ pub struct KeyringStatus {
     pub ok: bool,
     pub detail: String,
 }
+
+const WITHHELD: &str = "this ledger is open read-only and not trusted yet, so Passback uses no keyring entry for it \
+     and sends nothing. Trust it if you know where it came from.";
 
 fn unavailable_message(reason: &str) -> String {
     format!(
@@ -131,24 +137,44 @@ impl Secrets {
             Ok(Err(join)) => Err(format!("keyring probe panicked: {join}")),
             Err(_) => Err("the keyring did not answer in time".into()),
         };
-        Self { store }
+        Self {
+            store,
+            withheld: false,
+        }
+    }
+
+    /// No keyring at all, on purpose: for a ledger opened read-only before the user
+    /// trusts it. Every use is refused with [`ErrorKind::ReadOnly`]; nothing reaches
+    /// the OS keyring, whatever entry the ledger names.
+    pub fn withheld() -> Self {
+        Self {
+            store: Err(WITHHELD.into()),
+            withheld: true,
+        }
     }
 
     /// A process-local store for unit tests.
     pub fn in_memory() -> Self {
         let store: Arc<CredentialStore> =
             keyring_core::mock::Store::new().expect("the mock keyring store is always available");
-        Self { store: Ok(store) }
+        Self {
+            store: Ok(store),
+            withheld: false,
+        }
     }
 
     /// A store that is never reachable (tests of the refusal path).
     pub fn unavailable(reason: &str) -> Self {
         Self {
             store: Err(reason.to_string()),
+            withheld: false,
         }
     }
 
     fn store(&self) -> Result<Arc<CredentialStore>> {
+        if self.withheld {
+            return Err(Error::new(ErrorKind::ReadOnly, WITHHELD));
+        }
         self.store
             .clone()
             .map_err(|reason| Error::keyring(unavailable_message(&reason)))
@@ -158,6 +184,12 @@ impl Secrets {
     pub async fn status(&self) -> KeyringStatus {
         let store = match &self.store {
             Ok(s) => s.clone(),
+            Err(reason) if self.withheld => {
+                return KeyringStatus {
+                    ok: false,
+                    detail: reason.clone(),
+                };
+            }
             Err(reason) => {
                 return KeyringStatus {
                     ok: false,

@@ -26,6 +26,8 @@ export default defineConfig({
       ],
     },
     screenshot: 'only-on-failure',
+    // The window follows the browser's language: the suites speak English unless a test says otherwise.
+    locale: 'en-US',
   },
   outputDir: '../target/playwright-results',
 });

@@ -1,28 +1,28 @@
 //! The desktop shell: opens the workspace, manages it, and hands every call from the
-//! window to the core's command table (`passback::app::commands`). One IPC command,
-//! `call`, whose allow-list is that table; all logic is in `passback`.
+//! window to the core (`passback::app::session::Session`, which routes to the
+//! command table `passback::app::commands`). One IPC command, `call`, whose
+//! allow-list is that table; all logic is in `passback`. The shell adds what only a
+//! desktop has: the File menu (Open ledger…), the native file dialog and
+//! notifications (Tauri's dialog and notification plugins, called from the window).
 
-use passback::{Error, Passback};
+use passback::Error;
+use passback::app::session::{Session, TrustList};
+use passback::secrets::Secrets;
 use serde_json::Value;
-use tauri::{Manager, State};
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::{Emitter, Manager, State};
 
-/// The opened workspace, or why it could not be opened (shown in the window).
+/// The open ledger (swappable from File → Open ledger…).
 struct Workspace {
-    passback: Result<Passback, Error>,
+    session: Session,
     /// Keeps the demo workspace's sandbox LMS running while the app is open.
     _demo: Option<passback_sandbox::demo::DemoWorkspace>,
 }
 
-impl Workspace {
-    fn get(&self) -> Result<&Passback, Error> {
-        self.passback.as_ref().map_err(Clone::clone)
-    }
-}
-
-/// Run one of the core's commands by name (`overview`, `list_grades`, …).
+/// Run one of the core's commands by name (`overview`, `grades_page`, `open_ledger`, …).
 #[tauri::command]
 async fn call(ws: State<'_, Workspace>, command: String, args: Option<Value>) -> Result<Value, Error> {
-    passback::app::commands::dispatch(ws.get()?, &command, args.unwrap_or(Value::Null)).await
+    ws.session.dispatch(&command, args.unwrap_or(Value::Null)).await
 }
 
 /// Follow a job the window started (`start_sync`, `start_reconcile`): every event
@@ -36,7 +36,8 @@ async fn watch_job(
     on_event: tauri::ipc::Channel<passback::app::jobs::JobEvent>,
 ) -> Result<(), Error> {
     let q = passback::app::jobs::JobQuery { job_id, after };
-    ws.get()?
+    ws.session
+        .current()?
         .watch_job(&q, |e| match on_event.send(e.clone()) {
             Ok(()) => passback::progress::Flow::Continue,
             Err(_) => passback::progress::Flow::Stop,
@@ -45,26 +46,53 @@ async fn watch_job(
 }
 
 /// Open the ledger (or the demo workspace) before the window shows. A failure is kept and
-/// reported by every command, so the window opens and says what is wrong.
+/// reported by every command, so the window opens and says what is wrong (and can
+/// open another ledger).
 fn open_workspace() -> Workspace {
-    let opened = tauri::async_runtime::block_on(passback_sandbox::demo::open_desktop_workspace());
-    match opened {
-        Ok((passback, demo)) => Workspace {
-            passback: Ok(passback),
-            _demo: demo,
-        },
-        Err(e) => Workspace {
-            passback: Err(e),
-            _demo: None,
-        },
+    let secrets = tauri::async_runtime::block_on(Secrets::os());
+    let opened =
+        tauri::async_runtime::block_on(passback_sandbox::demo::open_desktop_workspace(secrets.clone()));
+    let (pb, demo) = match opened {
+        Ok((pb, demo)) => (Ok(pb), demo),
+        Err(e) => (Err(e), None),
+    };
+    let trust = TrustList::default_location()
+        .unwrap_or_else(|_| TrustList::at(std::env::temp_dir().join("passback-trusted-ledgers.json")));
+    Workspace {
+        session: Session::new(pb, secrets, trust),
+        _demo: demo,
     }
+}
+
+/// File → Open ledger… (Ctrl+O), then Quit. A menu choice goes to the window as a
+/// `menu` event carrying the item's id; the window runs the same flow as its button.
+fn menu(app: &tauri::AppHandle) -> tauri::Result<Menu<tauri::Wry>> {
+    let open = MenuItem::with_id(app, "open-ledger", "Open ledger…", true, Some("CmdOrCtrl+O"))?;
+    let import = MenuItem::with_id(app, "import", "Import a file…", true, Some("CmdOrCtrl+I"))?;
+    let quit = PredefinedMenuItem::quit(app, Some("Quit"))?;
+    let file = Submenu::with_items(
+        app,
+        "File",
+        true,
+        &[&open, &import, &PredefinedMenuItem::separator(app)?, &quit],
+    )?;
+    Menu::with_items(app, &[&file])
 }
 
 pub fn run() {
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             app.manage(open_workspace());
+            app.set_menu(menu(app.handle())?)?;
             Ok(())
+        })
+        .on_menu_event(|app, event| {
+            let id = event.id().0.clone();
+            if id == "open-ledger" || id == "import" {
+                let _ = app.emit_to("main", "menu", id);
+            }
         })
         .invoke_handler(tauri::generate_handler![call, watch_job])
         .run(tauri::generate_context!())
@@ -103,8 +131,19 @@ mod tests {
         );
         assert_eq!(
             granted,
-            vec!["allow-call".to_string(), "allow-watch-job".to_string()],
-            "capabilities/default.json grants only our command"
+            [
+                "allow-call",
+                "allow-watch-job",
+                // The native file dialog, to open only (never to save or browse).
+                "dialog:allow-open",
+                // "A long send finished" while the window is in the background.
+                "notification:default",
+                // The File menu's choices reach the window as events.
+                "core:event:allow-listen",
+                "core:event:allow-unlisten",
+            ]
+            .map(String::from),
+            "capabilities/default.json grants our commands and these plugin permissions only"
         );
     }
 }

@@ -19,6 +19,26 @@ use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
 use crate::store::GradesPage;
 use crate::sync::engine::PlanSummary;
 
+/// The commands that only read the ledger: the ones a ledger opened read-only
+/// (not trusted yet) answers. Every other command writes, sends or uses the
+/// keyring, and is refused there.
+pub const READS: &[&str] = &[
+    "overview",
+    "list_platforms",
+    "list_activities",
+    "list_grades",
+    "grades_page",
+    "grades_count",
+    "doctor",
+    "grade_timeline",
+    "health",
+    "plan_sync",
+    "job_events",
+];
+
+/// The commands the [`Session`](super::session::Session) answers itself.
+pub const SESSION_COMMANDS: &[&str] = &["open_ledger", "trust_ledger"];
+
 /// The arguments of a command that takes none.
 #[derive(Debug, Clone, Copy, Default, Deserialize, TS)]
 pub struct NoArgs {}
@@ -33,7 +53,7 @@ pub struct ErrorShape {
     pub message: String,
 }
 
-fn parse_args<A: DeserializeOwned>(command: &str, args: Value) -> Result<A> {
+pub(crate) fn parse_args<A: DeserializeOwned>(command: &str, args: Value) -> Result<A> {
     let args = if args.is_null() {
         Value::Object(Default::default())
     } else {
@@ -42,7 +62,7 @@ fn parse_args<A: DeserializeOwned>(command: &str, args: Value) -> Result<A> {
     serde_json::from_value(args).map_err(|e| Error::invalid(format!("bad arguments for {command}: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(v: T) -> Result<Value> {
+pub(crate) fn to_json<T: serde::Serialize>(v: T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::internal(e.to_string()))
 }
 
@@ -54,6 +74,15 @@ macro_rules! commands {
 
         /// Run one command by name with JSON arguments (`null` means none).
         pub async fn dispatch(pb: &Passback, command: &str, args: Value) -> Result<Value> {
+            if pb.is_read_only() && !READS.contains(&command) && COMMANDS.contains(&command) {
+                return Err(Error::new(
+                    ErrorKind::ReadOnly,
+                    format!(
+                        "this ledger is open read-only because it is not trusted yet, so `{command}` is refused: \
+                         nothing is written or sent and no keyring entry is used. Trust it if you know where it came from."
+                    ),
+                ));
+            }
             match command {
                 $(stringify!($name) => {
                     let $a: $args = parse_args(command, args)?;
@@ -78,6 +107,20 @@ macro_rules! commands {
                     &<$out as TS>::name(&b.cfg),
                 );
             )*
+            b.visit::<super::session::OpenLedger>();
+            b.visit::<super::session::TrustLedger>();
+            b.command(
+                "open_ledger",
+                &[" Open another ledger (File → Open ledger…): read-only, with no keyring, until this user trusts it."],
+                &<super::session::OpenLedger as TS>::name(&b.cfg),
+                &<Overview as TS>::name(&b.cfg),
+            );
+            b.command(
+                "trust_ledger",
+                &[" Trust the ledger open read-only (or the one at `path`) and reopen it normally."],
+                &<super::session::TrustLedger as TS>::name(&b.cfg),
+                &<Overview as TS>::name(&b.cfg),
+            );
             b.visit::<ErrorShape>();
             b.finish()
         }

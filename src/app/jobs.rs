@@ -367,6 +367,13 @@ enum Work {
 }
 
 impl Passback {
+    /// Whether a job the window started is still running on this ledger.
+    pub fn has_running_jobs(&self) -> bool {
+        self.jobs().running()
+    }
+}
+
+impl Passback {
     /// Start a sync in the background; follow it with [`Passback::job_events`]
     /// or [`Passback::watch_job`]. Refused while another job of this window runs
     /// (the ledger's run lock also refuses one from another process).

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod lti11;
 pub mod ltiaas;
 pub mod platforms;
+pub mod session;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -61,12 +62,33 @@ pub struct Passback {
     secrets: Secrets,
     /// Reconciles and syncs the window started (see [`jobs`]).
     jobs: std::sync::Arc<jobs::Jobs>,
+    /// A ledger opened read-only before the user trusts it (see [`session`]).
+    read_only: bool,
 }
 
 impl Passback {
     /// Open the ledger at `db_path` with the given secret store.
     pub async fn open(db_path: &Path, secrets: Secrets) -> Result<Self> {
         Self::with_store(Store::open(db_path).await?, secrets).await
+    }
+
+    /// Open an existing ledger read-only, with no keyring: a ledger someone sent,
+    /// shown before the user trusts it. The file is not changed (SQLite opens it
+    /// read-only; no migration, no status refresh), every command that writes or
+    /// sends is refused with [`ErrorKind::ReadOnly`](crate::error::ErrorKind), and
+    /// no keyring entry is touched whatever the ledger names.
+    pub async fn open_read_only(db_path: &Path) -> Result<Self> {
+        Ok(Self {
+            intake: Intake::new(Store::open_read_only(db_path).await?),
+            secrets: Secrets::withheld(),
+            jobs: Default::default(),
+            read_only: true,
+        })
+    }
+
+    /// Whether this ledger is open read-only (not trusted yet).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// A throw-away in-memory ledger with an in-memory secret store (unit tests).
@@ -87,6 +109,7 @@ impl Passback {
             intake,
             secrets,
             jobs: Default::default(),
+            read_only: false,
         })
     }
 
@@ -126,6 +149,7 @@ impl Passback {
             platforms: store.list_platforms().await?,
             activities: store.list_activity_rows().await?,
             grade_count: store.grade_count().await?,
+            read_only: self.read_only,
         })
     }
 
@@ -152,6 +176,7 @@ impl Passback {
             intake: Intake::new(store),
             secrets,
             jobs: Default::default(),
+            read_only: false,
         }
     }
 }

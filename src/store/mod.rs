@@ -135,6 +135,99 @@ impl Store {
         Ok(store)
     }
 
+    /// A read-only connection pool to an existing file, with no check of what it holds.
+    async fn connect_read_only(path: &Path) -> Result<Self> {
+        use crate::error::ErrorKind;
+        if !path.is_file() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "there is no file at {}: choose an existing Passback ledger.",
+                    path.display()
+                ),
+            ));
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!(
+                        "cannot open {} read-only: {e}. Check that it is a Passback ledger you may read.",
+                        path.display()
+                    ),
+                )
+            })?;
+        Ok(Self {
+            pool,
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The ledger id of the ledger file at `path`, read without writing to it
+    /// (whatever its schema version).
+    pub async fn peek_ledger_id(path: &Path) -> Result<String> {
+        let store = Self::connect_read_only(path).await?;
+        let id = store.ledger_id().await.map_err(|e| {
+            Error::invalid(format!(
+                "{} is not a Passback ledger ({}).",
+                path.display(),
+                e.message
+            ))
+        });
+        store.close().await;
+        id
+    }
+
+    /// Open an existing ledger without writing to it: a ledger someone sent, shown
+    /// before the user trusts it. Nothing is created, no migration runs and the
+    /// connections are read-only (SQLite refuses any write), so the file is left as
+    /// it came. A ledger whose schema is older than this build needs an upgrade,
+    /// which only opening it normally (trusting it) does.
+    pub async fn open_read_only(path: &Path) -> Result<Self> {
+        use crate::error::ErrorKind;
+        let store = Self::connect_read_only(path).await?;
+        let not_a_ledger = |detail: String| {
+            Error::new(
+                ErrorKind::Invalid,
+                format!("{} is not a Passback ledger ({detail}).", path.display()),
+            )
+        };
+        let version = store
+            .schema_version()
+            .await
+            .map_err(|e| not_a_ledger(e.message))?;
+        store.ledger_id().await.map_err(|e| not_a_ledger(e.message))?;
+        let latest = Self::schema_latest();
+        if version > latest {
+            return Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "{} was written by a newer Passback (schema {version}, this one knows {latest}): update Passback to open it.",
+                    path.display()
+                ),
+            ));
+        }
+        if version < latest {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "{} was written by an older Passback (schema {version} of {latest}) and must be upgraded before it can be shown. Trust it to upgrade it and open it, if you know where it came from.",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(store)
+    }
+
     fn file_options(path: &Path) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)

@@ -28,7 +28,12 @@ test('an empty ledger shows the empty state with the first steps', async ({ page
   server = await startServer(db);
   await page.goto(server.url);
   await expect(page.getByRole('heading', { name: 'No platforms yet' })).toBeVisible();
-  await expect(page.getByText('passback platform add-lti11 --name canvas')).toBeVisible();
+  // The window needs no terminal: the CLI's way is folded away for scripts and servers.
+  await expect(page.getByTestId('empty-add-platform')).toBeEnabled();
+  const cliSteps = page.getByText('passback platform add-lti11 --name canvas');
+  await expect(cliSteps).toBeHidden();
+  await page.getByText('For scripts and servers').click();
+  await expect(cliSteps).toBeVisible();
   await expect(page.getByText(db).first()).toBeVisible();
   await expect(page.getByTestId('keyring-status')).toHaveText('Keyring ready');
 });

@@ -2,7 +2,7 @@
 // driven through the real CLI, `passback ui-server` on loopback, and the sandbox LMS.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const root = resolve(import.meta.dirname, '../..');
@@ -34,7 +34,10 @@ export function cli(db: string, args: string[], env: Record<string, string> = {}
 }
 
 export async function startServer(db: string): Promise<Server> {
-  const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir]);
+  // Ledgers a test trusts are listed beside its ledger, never in the user's own trust list.
+  const proc = spawn(bin, ['--db', db, 'ui-server', '--listen', '127.0.0.1:0', '--ui-dir', uiDir], {
+    env: { ...process.env, PASSBACK_TRUST_FILE: join(dirname(db), 'trusted-ledgers.json') },
+  });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: proc.stdout });

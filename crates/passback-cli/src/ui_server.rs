@@ -25,10 +25,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use clap::Args;
-use passback::app::commands::dispatch;
 use passback::app::jobs::JobQuery;
+use passback::app::session::Session;
 use passback::progress::Flow;
-use passback::{Error, ErrorKind, Passback, Result};
+use passback::{Error, ErrorKind, Result};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tower_http::services::{ServeDir, ServeFile};
@@ -201,7 +201,7 @@ async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
 }
 
 async fn call(
-    State(pb): State<Passback>,
+    State(session): State<Arc<Session>>,
     UrlPath(command): UrlPath<String>,
     body: Bytes,
 ) -> std::result::Result<Json<Value>, ApiError> {
@@ -213,13 +213,17 @@ async fn call(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError(Error::invalid(format!("the request body is not JSON: {e}"))))?
     };
-    dispatch(&pb, &command, args).await.map(Json).map_err(ApiError)
+    session.dispatch(&command, args).await.map(Json).map_err(ApiError)
 }
 
 /// Follow a job (`{"job_id": N, "after": K}`): its events as NDJSON, one line
 /// each as they happen, until it ends. The window's progress and Cancel in a
 /// browser work from this stream, as in the desktop app from IPC.
-async fn watch_job(State(pb): State<Passback>, body: Bytes) -> std::result::Result<Response, ApiError> {
+async fn watch_job(
+    State(session): State<Arc<Session>>,
+    body: Bytes,
+) -> std::result::Result<Response, ApiError> {
+    let pb = session.current().map_err(ApiError)?;
     let q: JobQuery = serde_json::from_slice(&body)
         .map_err(|e| ApiError(Error::invalid(format!("bad arguments for watch_job: {e}"))))?;
     // Refuse an unknown job before the stream starts (a plain JSON error).
@@ -260,7 +264,7 @@ async fn watch_job(State(pb): State<Passback>, body: Bytes) -> std::result::Resu
 const UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
 
 /// Build the router: the API and the static UI, all behind the guard.
-fn router(pb: Passback, ui_dir: &Path, guard_state: Arc<Guard>) -> Router {
+fn router(session: Arc<Session>, ui_dir: &Path, guard_state: Arc<Guard>) -> Router {
     let index = ui_dir.join("index.html");
     Router::new()
         .route("/api/stream/watch_job", post(watch_job))
@@ -269,7 +273,7 @@ fn router(pb: Passback, ui_dir: &Path, guard_state: Arc<Guard>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
         .fallback_service(ServeDir::new(ui_dir).fallback(ServeFile::new(index)))
         .layer(middleware::from_fn_with_state(guard_state, guard))
-        .with_state(pb)
+        .with_state(session)
 }
 
 /// A fresh per-run token: 256 bits from the OS random number generator, as hex.
@@ -282,7 +286,7 @@ fn new_token() -> Result<String> {
 
 /// Serve until Ctrl-C. Prints one JSON line when ready: `url` (the address to open,
 /// with the token in its fragment), `base_url`, `token` and `db`.
-pub async fn serve(pb: Passback, listen: SocketAddr, ui_dir: &Path) -> Result<()> {
+pub async fn serve(session: Session, listen: SocketAddr, ui_dir: &Path) -> Result<()> {
     if !listen.ip().is_loopback() {
         return Err(Error::invalid("the UI bridge listens on loopback only"));
     }
@@ -302,13 +306,13 @@ pub async fn serve(pb: Passback, listen: SocketAddr, ui_dir: &Path) -> Result<()
             "url": format!("{base_url}#token={token}"),
             "base_url": base_url,
             "token": token,
-            "db": pb.db_path(),
+            "db": session.current()?.db_path(),
         })
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let guard_state = Arc::new(Guard::new(addr, token));
-    axum::serve(listener, router(pb, ui_dir, guard_state))
+    axum::serve(listener, router(Arc::new(session), ui_dir, guard_state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

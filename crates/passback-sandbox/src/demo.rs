@@ -247,8 +247,7 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
 
 /// Open the desktop app's workspace: the real ledger, or the demo workspace when
 /// `PASSBACK_DEMO=1`, no `PASSBACK_DB` is set and the real ledger has no platforms.
-pub async fn open_desktop_workspace() -> Result<(Passback, Option<DemoWorkspace>)> {
-    let secrets = Secrets::os().await;
+pub async fn open_desktop_workspace(secrets: Secrets) -> Result<(Passback, Option<DemoWorkspace>)> {
     let explicit = std::env::var_os(passback::app::DB_ENV)
         .filter(|v| !v.is_empty())
         .is_some();

@@ -128,4 +128,6 @@ export const api = {
   startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),
   cancelJob: (jobId: number) => call('cancel_job', { job_id: jobId, after: 0 }),
   jobEvents: (jobId: number, after: number) => call('job_events', { job_id: jobId, after }),
+  openLedger: (path: string) => call('open_ledger', { path }),
+  trustLedger: (path: string | null = null) => call('trust_ledger', { path }),
 };

@@ -73,7 +73,7 @@ export type ErrorClass = "transient" | "auth" | "permanent";
  * Stable error kinds. The serialized names (`snake_case`) are part of the
  * public contract of the CLI's `--json` output and the desktop IPC.
  */
-export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "internal";
+export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "read_only" | "internal";
 
 /**
  * Failed grades that share a cause.
@@ -417,6 +417,15 @@ export type NoArgs = Record<symbol, never>;
 export type Only = "failed" | "pending" | "lms_missing" | "differs" | "all";
 
 /**
+ * Arguments of `open_ledger`.
+ */
+export type OpenLedger = { 
+/**
+ * The ledger file (a path on this computer).
+ */
+path: string, };
+
+/**
  * Everything the main window shows on open.
  */
 export type Overview = { db_path: string, 
@@ -427,7 +436,12 @@ workspace: string,
 /**
  * The sandbox LMS the demo workspace talks to.
  */
-sandbox_url: string | null, platforms: Array<Platform>, activities: Array<ActivityRow>, grade_count: number, };
+sandbox_url: string | null, platforms: Array<Platform>, activities: Array<ActivityRow>, grade_count: number, 
+/**
+ * Opened read-only, not trusted yet: the window offers "Trust this ledger" and
+ * no action that writes or sends.
+ */
+read_only: boolean, };
 
 /**
  * The error every command rejects with, as the UI sees it.
@@ -606,6 +620,16 @@ export type TimelineQuery = { grade_id: number,
  */
 limit: number | null, };
 
+/**
+ * Arguments of `trust_ledger`.
+ */
+export type TrustLedger = { 
+/**
+ * The ledger to trust; none: the one open read-only now. A ledger too old to
+ * be shown read-only is trusted by path (and upgraded as it opens).
+ */
+path: string | null, };
+
 /** Every command the window may call: its arguments and its result. */
 export interface Commands {
   /** What the main window shows on open. */
@@ -642,6 +666,10 @@ export interface Commands {
   cancel_job: { args: JobQuery; result: boolean };
   /** A job's events from number `after` on (progress, failed grades, the end). */
   job_events: { args: JobQuery; result: JobFeed };
+  /** Open another ledger (File → Open ledger…): read-only, with no keyring, until this user trusts it. */
+  open_ledger: { args: OpenLedger; result: Overview };
+  /** Trust the ledger open read-only (or the one at `path`) and reopen it normally. */
+  trust_ledger: { args: TrustLedger; result: Overview };
 }
 
 export type CommandName = keyof Commands;

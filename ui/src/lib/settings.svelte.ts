@@ -3,9 +3,12 @@
 // defaults apply to the CLI. No secret is ever kept here.
 
 export type Theme = 'system' | 'light' | 'dark';
+export type Language = 'system' | 'en' | 'ar';
 
 export interface Settings {
   theme: Theme;
+  /** The window's language; "system" follows the system's preference when the window ships it. */
+  language: Language;
   /** Requests in flight per LMS host. */
   concurrency: number;
   /** At most this many requests a second per host (null: no limit). */
@@ -16,8 +19,10 @@ export interface Settings {
   overwriteProtection: boolean;
 }
 
+import { dir, lang } from './i18n.svelte';
+
 const KEY = 'passback.settings';
-export const defaults: Settings = { theme: 'system', concurrency: 4, rate: null, verify: false, overwriteProtection: true };
+export const defaults: Settings = { theme: 'system', language: 'system', concurrency: 4, rate: null, verify: false, overwriteProtection: true };
 
 function load(): Settings {
   try {
@@ -43,11 +48,18 @@ export function save(next: Settings) {
 
 const systemDark = typeof matchMedia === 'undefined' ? null : matchMedia('(prefers-color-scheme: dark)');
 
-/** Set the page's theme: the chosen one, or for "system" what the system prefers now. */
+/**
+ * Set the page's theme (the chosen one, or for "system" what the system prefers now),
+ * its language and its direction (Arabic mirrors the layout right to left).
+ */
 export function applyTheme() {
   if (typeof document === 'undefined') return;
+  const root = document.documentElement;
   const dark = settings.theme === 'dark' || (settings.theme === 'system' && systemDark?.matches === true);
-  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+  root.dataset.theme = dark ? 'dark' : 'light';
+  const l = lang();
+  root.lang = l;
+  root.dir = dir(l);
 }
 
 // "Like the system" follows the system when it changes.

@@ -162,8 +162,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     a.listen
                 )));
             }
-            let pb = open(db).await?;
-            crate::ui_server::serve(pb, a.listen, &a.ui_dir).await?;
+            let path = resolve_db_path(db)?;
+            let secrets = Secrets::os().await;
+            let pb = Passback::open(&path, secrets.clone()).await?;
+            let trust = passback::app::session::TrustList::default_location()?;
+            let session = passback::app::session::Session::new(Ok(pb), secrets, trust);
+            crate::ui_server::serve(session, a.listen, &a.ui_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
