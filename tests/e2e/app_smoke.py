@@ -137,6 +137,7 @@ def send_scenario(binary, artifacts, failures):
         results = json.load(urllib.request.urlopen(sb["base_url"] + "/_sandbox/results", timeout=10))
         if sorted(results["results"]) != ["sid-0", "sid-1", "sid-2", "sid-3"]:
             failures.append(f"the sandbox holds {sorted(results['results'])}")
+        open_ledger_scenario(sid, cli, failures)
     except Exception as e:
         failures.append(f"send scenario: {e}")
     finally:
@@ -150,6 +151,36 @@ def send_scenario(binary, artifacts, failures):
             except Exception:
                 pass
         sandbox.kill()
+
+
+def open_ledger_scenario(sid, cli, failures):
+    """File → Open ledger… in the real window (the path typed, as the native dialog
+    would fill it): a colleague's ledger opens read-only; the plugins the window
+    needs are granted."""
+    theirs = os.path.join(tempfile.mkdtemp(), "colleague.sqlite")
+    subprocess.run([cli, "--db", theirs, "platform", "add-lti11", "--name", "their-lms", "--consumer-key", "ck",
+                    "--allow-host", "lms.example.edu", "--secret-env", "PB_THEIR_SECRET"], check=True,
+                   stdout=subprocess.DEVNULL, env={**os.environ, "PB_THEIR_SECRET": "theirs"})
+    print("step: open-ledger click", flush=True)
+    click(sid, "[data-testid=open-ledger]")
+    print("step: path", flush=True)
+    field = element(sid, "[data-testid=open-ledger-path]")
+    request("POST", f"/session/{sid}/element/{field}/value", {"text": theirs})
+    print("step: open", flush=True)
+    click(sid, "[data-testid=open-ledger-open]")
+    print("step: banner", flush=True)
+    find_text(sid, "[data-testid=read-only-banner]", "not trusted yet")
+    find_text(sid, "[data-testid=platforms]", "their-lms")
+    print("ok: a colleague's ledger opened read-only in the window")
+    granted = request("POST", f"/session/{sid}/execute/async", {
+        "script": "const done = arguments[0];"
+                  "window.__TAURI_INTERNALS__.invoke('plugin:notification|is_permission_granted')"
+                  ".then((v) => done('answered: ' + v), (e) => done('denied: ' + e));",
+        "args": []})
+    if not str(granted).startswith("answered"):
+        failures.append(f"the notification plugin is not reachable: {granted!r}")
+    else:
+        print(f"ok: notification plugin {granted}")
 
 
 def screenshot(sid, path):
@@ -176,7 +207,7 @@ def main():
         sid = new_session(binary)
         heading = find_text(sid, "h2", "No platforms yet")
         print(f"ok: empty state heading: {heading!r}")
-        body = find_text(sid, "[data-testid=empty-state]", "passback platform add-lti11")
+        body = find_text(sid, "[data-testid=empty-state]", "Add a platform")
         # The window names the ledger it opened, and that ledger now exists on disk:
         # the app really got PASSBACK_DB through tauri-driver and WebKitWebDriver.
         if ledger not in body:
