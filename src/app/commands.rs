@@ -12,7 +12,7 @@ use super::Passback;
 use super::audit::{AttemptDetail, TimelineQuery};
 use super::grades::GradesQuery;
 use super::jobs::{ImportUpload, JobFeed, JobQuery, JobStarted};
-use super::platforms::{ConnectionResult, ConnectionTest, PlatformForm};
+use super::platforms::{ConnectionResult, ConnectionTest, PlatformForm, RemovePlatform, RemovedPlatform};
 use super::sync::{Health, ReconcileRequest, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ActivityRow, DoctorReport, GradeRow, Overview, Platform};
@@ -144,6 +144,10 @@ commands! {
     doctor(NoArgs) -> DoctorReport => |pb, _| pb.doctor();
     /// Add a platform; its secret goes to the keyring and never comes back.
     add_platform(PlatformForm) -> Platform => |pb, f| pb.add_platform_form(f);
+    /// Change a platform's connection (the name stays); a non-empty secret replaces the keyring's.
+    edit_platform(PlatformForm) -> Platform => |pb, f| pb.edit_platform(f);
+    /// Remove a platform, its grades and history and its keyring entries (`force` once it has grades).
+    remove_platform(RemovePlatform) -> RemovedPlatform => |pb, r| pb.remove_platform(&r.name, r.force);
     /// One signed read against a sourcedid the user gives (nothing is written).
     test_connection(ConnectionTest) -> ConnectionResult => |pb, t| pb.test_connection(&t);
     /// One grade's attempts, newest first, with redacted requests and responses.
@@ -263,6 +267,9 @@ mod tests {
             let got = dispatch(&pb, name, Value::Null).await;
             if name.contains("job") {
                 // Job commands name a job; there is none in a fresh ledger.
+                assert_eq!(got.unwrap_err().kind, ErrorKind::NotFound, "{name}");
+            } else if ["edit_platform", "remove_platform"].contains(name) {
+                // They name a platform; there is none in a fresh ledger.
                 assert_eq!(got.unwrap_err().kind, ErrorKind::NotFound, "{name}");
             } else if ["add_platform", "test_connection"].contains(name) {
                 // They need what a person types: without it, the core says what is missing.

@@ -6,13 +6,55 @@ use crate::model::{NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
 use crate::secrets::SecretRef;
 use crate::store::{PlatformInsert, Store};
 
+/// Which platform to remove; `force` confirms removing one that has grades.
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct RemovePlatform {
+    pub name: String,
+    /// The person confirmed: its grades and their history go too.
+    pub force: bool,
+}
+
 /// A removed platform, with what went with it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct RemovedPlatform {
     pub name: String,
     pub contexts: i64,
     pub grades: i64,
     pub keyring_entries: usize,
+}
+
+/// An LTIAAS base URL, checked: https, or plain http to a loopback host. Returns it
+/// without a trailing slash, with its host.
+fn ltiaas_base(url: &str) -> Result<(String, String)> {
+    let base = url.trim().trim_end_matches('/').to_string();
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(Error::invalid(format!("base URL {base:?} has no host")));
+    }
+    let loopback = crate::http::is_loopback_host(&host);
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(Error::invalid(format!(
+                "base URL {base:?} uses plain http to a non-loopback host; use https://"
+            )));
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "base URL {base:?} must start with https://"
+            )));
+        }
+    }
+    Ok((base, host))
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -126,6 +168,63 @@ impl Passback {
         }
     }
 
+    /// Change a platform from the window: LTI 1.1 consumer key, allowed hosts and
+    /// plain http, or the LTIAAS base URL; a non-empty `secret` replaces the one in
+    /// the keyring (empty keeps it). The name and kind stay. A new secret goes to the
+    /// keyring before the ledger commits; if the commit fails the old one is put back.
+    pub async fn edit_platform(&self, f: PlatformForm) -> Result<Platform> {
+        let p = self.store().platform_by_name(f.name.trim()).await?;
+        let (consumer_key, base_url, hosts, allow_http) = match p.kind {
+            PlatformKind::Lti11 => {
+                let key = f.consumer_key.trim().to_string();
+                if key.is_empty() {
+                    return Err(Error::invalid("the consumer key is empty"));
+                }
+                let hosts = f
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.trim())
+                    .filter(|h| !h.is_empty())
+                    .map(normalize_host)
+                    .collect::<Result<Vec<_>>>()?;
+                if hosts.is_empty() {
+                    return Err(Error::invalid(
+                        "give at least one allowed host: Passback signs outcome requests only for hosts you allow",
+                    ));
+                }
+                (Some(key), None, hosts, f.allow_http)
+            }
+            PlatformKind::Ltiaas => {
+                let (base, host) = ltiaas_base(&f.base_url)?;
+                (None, Some(base), vec![host], false)
+            }
+        };
+        let mut tx = self.store().begin().await?;
+        Store::update_platform(
+            &mut tx,
+            p.id,
+            consumer_key.as_deref(),
+            base_url.as_deref(),
+            allow_http,
+            &hosts,
+        )
+        .await?;
+        if f.secret.is_empty() {
+            tx.commit().await?;
+        } else {
+            let secret_ref = SecretRef::parse(&p.secret_ref)?;
+            let old = self.secrets.get(&secret_ref).await.ok();
+            self.secrets.set(&secret_ref, &f.secret).await?;
+            if let Err(e) = tx.commit().await {
+                if let Some(old) = old {
+                    let _ = self.secrets.set(&secret_ref, &old).await;
+                }
+                return Err(e.into());
+            }
+        }
+        self.store().platform_by_name(&p.name).await
+    }
+
     /// "Test connection": one signed readResult against a sourcedid the user
     /// gives, through the journal like any read. Nothing is written to the LMS.
     pub async fn test_connection(&self, t: &ConnectionTest) -> Result<ConnectionResult> {
@@ -193,33 +292,7 @@ impl Passback {
     /// Add an LTIAAS platform. The API key goes to the keyring.
     pub async fn add_ltiaas_platform(&self, p: NewLtiaasPlatform, api_key: &str) -> Result<Platform> {
         validate_name(&p.name)?;
-        let base = p.base_url.trim().trim_end_matches('/').to_string();
-        let (scheme, rest) = base
-            .split_once("://")
-            .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
-        let host = rest
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(Error::invalid(format!("base URL {base:?} has no host")));
-        }
-        let loopback = crate::http::is_loopback_host(&host);
-        match scheme.to_ascii_lowercase().as_str() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(Error::invalid(format!(
-                    "base URL {base:?} uses plain http to a non-loopback host; use https://"
-                )));
-            }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "base URL {base:?} must start with https://"
-                )));
-            }
-        }
+        let (base, host) = ltiaas_base(&p.base_url)?;
         self.add_platform(
             PlatformInsert {
                 name: &p.name,
@@ -276,7 +349,7 @@ impl Passback {
         if grades > 0 && !force {
             return Err(Error::conflict(format!(
                 "platform {name:?} has {grades} grade(s) in {contexts} context(s) in the ledger; removing it deletes \
-                 them and their passback history. Re-run with --yes to confirm."
+                 them and their passback history. Confirm to remove it anyway (with the CLI: --yes)."
             )));
         }
         let mut refs = vec![SecretRef::parse(&p.secret_ref)?];
@@ -315,6 +388,60 @@ mod tests {
             allowed_hosts: vec!["LMS.Example.edu".into()],
             allow_http: false,
         }
+    }
+
+    #[tokio::test]
+    async fn edit_changes_the_connection_keeps_or_replaces_the_secret_and_refuses_bad_values() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        pb.add_lti11_platform(lti11("canvas"), "old-secret")
+            .await
+            .unwrap();
+        let form = |key: &str, hosts: &[&str], secret: &str| PlatformForm {
+            kind: None,
+            name: "canvas".into(),
+            consumer_key: key.into(),
+            base_url: String::new(),
+            allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            allow_http: false,
+            secret: secret.into(),
+        };
+        let p = pb
+            .edit_platform(form("k2", &["New.Example.edu", " "], ""))
+            .await
+            .unwrap();
+        assert_eq!(p.consumer_key.as_deref(), Some("k2"));
+        assert_eq!(p.allowed_hosts, vec!["new.example.edu"]);
+        assert_eq!(
+            pb.platform_secret(&p).await.unwrap(),
+            "old-secret",
+            "an empty secret keeps the old one"
+        );
+        let p = pb
+            .edit_platform(form("k2", &["new.example.edu"], "new-secret"))
+            .await
+            .unwrap();
+        assert_eq!(pb.platform_secret(&p).await.unwrap(), "new-secret");
+        for (bad, why) in [
+            (form("", &["a.edu"], ""), "consumer key"),
+            (form("k", &[], ""), "allowed host"),
+        ] {
+            let e = pb.edit_platform(bad).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid);
+            assert!(e.message.contains(why), "{}", e.message);
+        }
+        assert_eq!(
+            pb.platform("canvas").await.unwrap().consumer_key.as_deref(),
+            Some("k2"),
+            "a refused edit changes nothing"
+        );
+        let e = pb
+            .edit_platform(PlatformForm {
+                name: "nope".into(),
+                ..form("k", &["a.edu"], "")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
     }
 
     #[tokio::test]

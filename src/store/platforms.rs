@@ -151,6 +151,42 @@ impl Store {
         Ok(rows.into_iter().map(|(r,)| r).collect())
     }
 
+    /// Change a platform's connection details in `conn` (its name, kind and keyring
+    /// reference stay): the consumer key or base URL, plain http, and the allowed
+    /// hosts, which are replaced as a whole.
+    pub async fn update_platform(
+        conn: &mut SqliteConnection,
+        platform_id: i64,
+        consumer_key: Option<&str>,
+        base_url: Option<&str>,
+        allow_http: bool,
+        allowed_hosts: &[String],
+    ) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE platforms SET consumer_key = ?, base_url = ?, allow_http = ? WHERE id = ?")
+                .bind(consumer_key)
+                .bind(base_url)
+                .bind(allow_http as i64)
+                .bind(platform_id)
+                .execute(&mut *conn)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("the platform was removed meanwhile"));
+        }
+        sqlx::query("DELETE FROM platform_allowed_hosts WHERE platform_id = ?")
+            .bind(platform_id)
+            .execute(&mut *conn)
+            .await?;
+        for host in allowed_hosts {
+            sqlx::query("INSERT OR IGNORE INTO platform_allowed_hosts (platform_id, host) VALUES (?, ?)")
+                .bind(platform_id)
+                .bind(host)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Delete a platform and everything under it (contexts, activities, learners,
     /// targets, grades, attempts) in `conn`.
     pub async fn delete_platform(conn: &mut SqliteConnection, platform_id: i64) -> Result<()> {

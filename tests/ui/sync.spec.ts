@@ -308,3 +308,51 @@ test('add a platform in the window: the secret goes to the keyring only, and the
   const sync = spawnSync(bin, ['--db', db, 'sync'], { encoding: 'utf8' });
   expect(sync.status, sync.stderr).toBe(0);
 });
+
+/** The keyring's Passback entries (their account names), through libsecret's own tool. */
+function keyringAccounts(): string {
+  const r = spawnSync('secret-tool', ['search', '--all', 'service', 'passback'], { encoding: 'utf8' });
+  expect(r.error, 'secret-tool (apt package libsecret-tools) runs').toBeUndefined();
+  // It prints each item's attributes on stderr and its secret on stdout.
+  return `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .filter((l) => l.startsWith('attribute.username = '))
+    .join('\n');
+}
+
+test('edit and remove a platform in the window: the secret is kept or replaced, removal asks twice when grades would go', async ({ page }) => {
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1']);
+  ledgerFor(db, dir, sandbox, 2);
+  server = await startServer(db);
+  await page.goto(server.url);
+
+  // Edit: another allowed host; the secret field left empty keeps the stored secret.
+  await page.getByTestId('platforms').getByTestId('edit-platform').click();
+  const edit = page.getByRole('dialog', { name: 'Edit platform sb' });
+  await expect(edit.getByTestId('platform-name')).toHaveValue('sb');
+  await expect(edit.getByTestId('platform-name')).toHaveAttribute('readonly', '');
+  await expect(edit.getByTestId('platform-hosts')).toHaveValue('127.0.0.1');
+  await expect(edit.getByTestId('platform-secret')).toHaveValue('');
+  await edit.getByTestId('platform-hosts').fill('127.0.0.1, LMS.example.edu');
+  await edit.getByTestId('platform-save').click();
+  const saved = page.getByRole('dialog', { name: 'Platform sb saved' });
+  await saved.getByTestId('platform-done').click();
+  await expect(page.getByTestId('platforms')).toContainText('127.0.0.1, lms.example.edu');
+  // The kept secret still signs: both grades reach the LMS.
+  await page.getByTestId('action-send-missing').click();
+  const send = page.getByTestId('job-dialog');
+  await send.getByTestId('job-start').click();
+  await expect(send.getByTestId('job-summary')).toHaveText('2 sent.');
+  await send.getByTestId('job-close').click();
+
+  // Remove: asked once; the platform has grades, so asked again with what would go.
+  expect(keyringAccounts()).toContain('/platform/sb');
+  await page.getByTestId('platforms').getByTestId('remove-platform').click();
+  const remove = page.getByTestId('remove-dialog');
+  await remove.getByTestId('remove-confirm').click();
+  await expect(remove.getByTestId('remove-conflict')).toContainText('has 2 grade(s)');
+  await expect(page.getByTestId('platforms')).toContainText('sb');
+  await remove.getByTestId('remove-force').click();
+  await expect(page.getByTestId('empty-state')).toBeVisible();
+  expect(keyringAccounts()).not.toContain('/platform/sb');
+});

@@ -542,6 +542,20 @@ export type ReconcileRequest = { filter: GradeFilter,
 from_export: boolean, concurrency: number | null, rate: number | null, timeout_secs: number | null, };
 
 /**
+ * Which platform to remove; `force` confirms removing one that has grades.
+ */
+export type RemovePlatform = { name: string, 
+/**
+ * The person confirmed: its grades and their history go too.
+ */
+force: boolean, };
+
+/**
+ * A removed platform, with what went with it.
+ */
+export type RemovedPlatform = { name: string, contexts: number, grades: number, keyring_entries: number, };
+
+/**
  * A row an import rejected (quarantined) or skipped: where and why, never its content.
  */
 export type RowIssue = { line: number, column: string | null, kind: RowIssueKind, reason: string, };
@@ -648,6 +662,10 @@ export interface Commands {
   doctor: { args: NoArgs; result: DoctorReport };
   /** Add a platform; its secret goes to the keyring and never comes back. */
   add_platform: { args: PlatformForm; result: Platform };
+  /** Change a platform's connection (the name stays); a non-empty secret replaces the keyring's. */
+  edit_platform: { args: PlatformForm; result: Platform };
+  /** Remove a platform, its grades and history and its keyring entries (`force` once it has grades). */
+  remove_platform: { args: RemovePlatform; result: RemovedPlatform };
   /** One signed read against a sourcedid the user gives (nothing is written). */
   test_connection: { args: ConnectionTest; result: ConnectionResult };
   /** One grade's attempts, newest first, with redacted requests and responses. */
