@@ -101,20 +101,33 @@ const ACTIVITIES: &[(&str, &str, f64, [f64; 6])] = &[
     ),
 ];
 
+/// Whether learner `pi`'s grade for activity `ai` was sent before the learner's grade
+/// slot existed in the LMS (Ada's and Alan's lab reports): a failure the demo's
+/// "Retry this group" fixes against the sandbox.
+fn relaunched(ai: usize, pi: usize) -> bool {
+    ai == 1 && (pi == 0 || pi == 2)
+}
+
 /// Start the sandbox and open (creating or refreshing) the demo ledger at `db_path`.
 /// Safe to run again: seeding is idempotent and outcome URLs follow the sandbox's port.
 pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
     let mut cfg = SandboxConfig::new(Dialect::Canvas, DEMO_SEED);
     cfg.consumer_key = "demo-key".into();
     let sandbox = Sandbox::start(cfg).await?;
-    let registry: Vec<_> = PEOPLE
+    // The grade slots of learners who relaunch after the demo's first send are unknown
+    // to the LMS at that send and known from then on (see `relaunched`).
+    let (later, registry): (Vec<_>, Vec<_>) = PEOPLE
         .iter()
-        .flat_map(|p| {
-            ACTIVITIES
-                .iter()
-                .filter_map(move |(rl, ..)| p.sourcedid.map(|s| (format!("{s}-{rl}"), p.state)))
+        .enumerate()
+        .flat_map(|(pi, p)| {
+            ACTIVITIES.iter().enumerate().filter_map(move |(ai, (rl, ..))| {
+                p.sourcedid
+                    .map(|s| (relaunched(ai, pi), (format!("{s}-{rl}"), p.state)))
+            })
         })
-        .collect();
+        .partition(|(later, _)| *later);
+    let later: Vec<_> = later.into_iter().map(|(_, r)| r).collect();
+    let registry: Vec<_> = registry.into_iter().map(|(_, r)| r).collect();
     sandbox.register(&registry).await;
 
     let pb = Passback::open(db_path, secrets).await?;
@@ -209,8 +222,10 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
                 .await?;
             // The quiz grades of most learners were "sent" when the demo was made, so
             // the demo shows grades in sync, failed (a dropped learner), pending and
-            // cannot-send (a learner who never launched).
-            let sent_in_demo = ai == 0 && pi != 3;
+            // cannot-send (a learner who never launched). Two lab reports were sent
+            // before their learners' grade slots existed in the LMS: they failed, and
+            // the learners have launched since, so "Retry this group" fixes them live.
+            let sent_in_demo = (ai == 0 && pi != 3) || relaunched(ai, pi);
             let Some(sid) = &sourcedid else { continue };
             if sent_in_demo && fresh {
                 let op = OutcomeOp::Replace(Box::new(ReplaceResult {
@@ -230,7 +245,7 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
                     learner_ref: placed.learner.as_ref().map(|l| l.id),
                 };
                 sync::send(intake, &transport, once, link).await?;
-            } else if sent_in_demo && p.state == SourcedidState::Valid {
+            } else if sent_in_demo && p.state == SourcedidState::Valid && !relaunched(ai, pi) {
                 // A restarted sandbox forgot what it held: put the sent grades back.
                 sandbox
                     .put_result(sid, grade.score_given / grade.score_maximum)
@@ -238,6 +253,8 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
             }
         }
     }
+    // The relaunched learners' grade slots exist now.
+    sandbox.register(&later).await;
     Ok(DemoWorkspace {
         passback: pb,
         sandbox,
