@@ -20,6 +20,15 @@ pub struct GradesQuery {
     /// Leave the first page's total out: a window paints the rows first and
     /// asks `grades_count` beside them (counting every match takes longer).
     pub without_total: bool,
+    /// Sort by a column instead of the listing's order (platform, course,
+    /// activity, then learners as first seen).
+    #[serde(default)]
+    #[ts(optional)]
+    pub sort: Option<crate::store::GradeSort>,
+    /// The `next_sorted` of the previous page of a sorted listing.
+    #[serde(default)]
+    #[ts(optional)]
+    pub after_sorted: Option<crate::store::SortedCursor>,
 }
 
 /// A grade recorded by hand (support corrections, demos).
@@ -80,6 +89,19 @@ impl Passback {
 
     /// One page of the grade listing for the window (see [`crate::store::Store::grade_rows_page`]).
     pub async fn grades_page(&self, q: &GradesQuery) -> Result<GradesPage> {
+        if let Some(sort) = q.sort {
+            return self
+                .store()
+                .sorted_grade_rows_page(
+                    &q.filter,
+                    q.text.as_deref(),
+                    sort,
+                    q.after_sorted.as_ref(),
+                    q.limit.unwrap_or(200),
+                    !q.without_total,
+                )
+                .await;
+        }
         self.store()
             .grade_rows_page_with(
                 &q.filter,

@@ -43,8 +43,117 @@ pub struct GradesPage {
     pub rows: Vec<GradeRow>,
     /// Where the next page starts (`null`: this was the last).
     pub next: Option<GradeCursor>,
+    /// Where the next page of a sorted listing starts (`null`: the last, or not sorted).
+    pub next_sorted: Option<SortedCursor>,
     /// How many grades match in all (first page only).
     pub total: Option<u64>,
+}
+
+/// A column the window sorts the listing by (the default order needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// The learner's name (or LTI user id), ignoring case.
+    Learner,
+    /// The activity's title (or resource link id), ignoring case.
+    Activity,
+    /// The score on the 0–1 scale.
+    Score,
+    /// Most urgent first: failed, cannot send, unknown, missing in the LMS,
+    /// differs, not sent yet, in the gradebook.
+    Status,
+}
+
+/// How to sort the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct GradeSort {
+    pub by: SortKey,
+    #[serde(default)]
+    pub descending: bool,
+}
+
+/// Where a page of a sorted listing ends: the sort value of its last grade and
+/// that grade's id (ties are broken by id), so the next page starts after it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct SortedCursor {
+    /// The last value, for text sorts.
+    pub text: Option<String>,
+    /// The last value, for number sorts.
+    pub number: Option<f64>,
+    pub grade: i64,
+}
+
+impl SortKey {
+    /// The SQL value sorted by, on `g`, `l`, `a` and `cg`; and whether it is text.
+    fn expr(self) -> (&'static str, bool) {
+        match self {
+            SortKey::Learner => ("(COALESCE(l.name, l.lti_user_id) COLLATE NOCASE)", true),
+            SortKey::Activity => ("(COALESCE(a.title, a.resource_link_id) COLLATE NOCASE)", true),
+            SortKey::Score => ("(g.score_given * 1.0 / g.score_maximum)", false),
+            SortKey::Status => (
+                "(CASE cg.status WHEN 'failed' THEN 0 WHEN 'cannot_send' THEN 1 WHEN 'unknown' THEN 2
+                  WHEN 'lms_missing' THEN 3 WHEN 'differs' THEN 4 WHEN 'pending' THEN 5 ELSE 6 END * 1.0)",
+                false,
+            ),
+        }
+    }
+}
+
+/// One page of the listing sorted by `sort`, after `after`: keyset paging on
+/// (sort value, grade id). SQLite sorts the matching grades for each page (a
+/// temporary B-tree); the default order (see [`activities_query`]) needs none.
+fn sorted_page_query(
+    prefix: &str,
+    f: &GradeFilter,
+    text: Option<&str>,
+    sort: GradeSort,
+    after: Option<&SortedCursor>,
+    limit: i64,
+) -> QueryBuilder<Sqlite> {
+    let (key, _) = sort.by.expr();
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "{prefix}SELECT g.id, g.version, g.score_given, g.score_maximum, l.lti_user_id, l.name AS learner_name,
+                g.recorded_at, cg.status, cg.status_detail, o.score AS lms, o.observed_at AS seen, o.source AS src,
+                p.name AS platform, c.context_id, a.resource_link_id, a.title, {key} AS k
+         FROM current_grades cg
+         JOIN grades g ON g.id = cg.grade_ref
+         JOIN learners l ON l.id = cg.learner_ref
+         JOIN activities a ON a.id = cg.activity_ref
+         JOIN contexts c ON c.id = a.context_ref
+         JOIN platforms p ON p.id = c.platform_id
+         LEFT JOIN lms_observations o ON o.id = (
+             SELECT o2.id FROM lms_observations o2
+             WHERE o2.activity_ref = cg.activity_ref AND o2.learner_ref = cg.learner_ref
+             ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
+         WHERE 1 = 1"
+    ));
+    push_filter(&mut q, f);
+    if let Some(pat) = text {
+        push_text(&mut q, pat, true);
+    }
+    if let Some(c) = after {
+        let cmp = if sort.descending { "<" } else { ">" };
+        let bind_key = |q: &mut QueryBuilder<Sqlite>| match (&c.text, c.number) {
+            (Some(t), _) => {
+                q.push_bind(t.clone());
+            }
+            (None, Some(n)) => {
+                q.push_bind(n);
+            }
+            (None, None) => {
+                q.push("NULL");
+            }
+        };
+        q.push(format!(" AND ({key} {cmp} "));
+        bind_key(&mut q);
+        q.push(format!(" OR ({key} = "));
+        bind_key(&mut q);
+        q.push(format!(" AND g.id {cmp} ")).push_bind(c.grade).push("))");
+    }
+    let dir = if sort.descending { "DESC" } else { "ASC" };
+    q.push(format!(" ORDER BY k {dir}, g.id {dir} LIMIT "))
+        .push_bind(limit);
+    q
 }
 
 /// A `LIKE` pattern for "contains `t`" (with `\` escaping `%`, `_` and itself).
@@ -305,7 +414,74 @@ impl Store {
         })
         .await?;
         let next = if rows.len() == limit { last } else { None };
-        Ok(GradesPage { rows, next, total })
+        Ok(GradesPage {
+            rows,
+            next,
+            next_sorted: None,
+            total,
+        })
+    }
+
+    /// One page of the listing sorted by a column (see [`SortKey`]), after `after`,
+    /// at most `limit`; with no cursor and `total`, also counts every match.
+    pub async fn sorted_grade_rows_page(
+        &self,
+        f: &GradeFilter,
+        text: Option<&str>,
+        sort: GradeSort,
+        after: Option<&SortedCursor>,
+        limit: usize,
+        total: bool,
+    ) -> Result<GradesPage> {
+        let limit = limit.clamp(1, 2000);
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        let total = match after {
+            None if total => Some(self.count_grade_rows(f, text).await?),
+            _ => None,
+        };
+        let pattern = text.map(like_pattern);
+        let mut q = sorted_page_query("", f, pattern.as_deref(), sort, after, limit as i64);
+        let found = q.build().fetch_all(&self.pool).await?;
+        let (_, is_text) = sort.by.expr();
+        let mut rows = Vec::with_capacity(found.len());
+        let mut next = None;
+        for r in &found {
+            let status: String = r.try_get("status")?;
+            let source: Option<String> = r.try_get("src")?;
+            let row = GradeRow {
+                grade_id: r.try_get("id")?,
+                platform: r.try_get("platform")?,
+                context_id: r.try_get("context_id")?,
+                resource_link_id: r.try_get("resource_link_id")?,
+                activity_title: r.try_get("title")?,
+                lti_user_id: r.try_get("lti_user_id")?,
+                learner_name: r.try_get("learner_name")?,
+                version: r.try_get("version")?,
+                score_given: r.try_get("score_given")?,
+                score_maximum: r.try_get("score_maximum")?,
+                recorded_at: r.try_get("recorded_at")?,
+                status: GradeStatus::parse(&status).ok_or_else(|| {
+                    Error::internal(format!("unknown grade status {status:?} in the ledger"))
+                })?,
+                status_detail: r.try_get("status_detail")?,
+                lms_score: r.try_get("lms")?,
+                lms_seen_at: r.try_get("seen")?,
+                lms_source: source.map(|s| s.trim_start_matches("export:").to_string()),
+            };
+            next = Some(SortedCursor {
+                text: if is_text { r.try_get("k")? } else { None },
+                number: if is_text { None } else { r.try_get("k")? },
+                grade: row.grade_id,
+            });
+            rows.push(row);
+        }
+        let next_sorted = if rows.len() == limit { next } else { None };
+        Ok(GradesPage {
+            rows,
+            next: None,
+            next_sorted,
+            total,
+        })
     }
 
     /// How many current grades the filter and the text match.

@@ -37,7 +37,7 @@ pub use edx::{EdxAssignment, EdxRecord};
 pub use health::{FailureGroup, PlaceCounts};
 pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
-pub use listing::{GradeCursor, GradeFilter, GradesPage};
+pub use listing::{GradeCursor, GradeFilter, GradeSort, GradesPage, SortKey, SortedCursor};
 pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};

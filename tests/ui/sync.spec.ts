@@ -356,3 +356,37 @@ test('edit and remove a platform in the window: the secret is kept or replaced, 
   await expect(page.getByTestId('empty-state')).toBeVisible();
   expect(keyringAccounts()).not.toContain('/platform/sb');
 });
+
+test('sort the grades by a column: sorted by the core, and a third click restores the listing order', async ({ page }) => {
+  // Four grades (1 … 4 out of 10); the LMS knows two learners, so two fail.
+  sandbox = await startSandbox(['--sourcedid', 'sid-0', '--sourcedid', 'sid-1']);
+  ledgerFor(db, dir, sandbox, 4);
+  const first = spawnSync(bin, ['--db', db, 'sync'], { encoding: 'utf8' });
+  expect(first.status, first.stderr).toBe(1);
+  server = await startServer(db);
+  await page.goto(server.url);
+  const table = page.getByTestId('grades');
+  const firstRow = table.locator('tbody tr:not([aria-hidden])').first();
+  await expect(firstRow).toContainText('u-0');
+
+  await page.getByTestId('sort-score').click();
+  await expect(table.getByRole('columnheader', { name: 'Score' })).toHaveAttribute('aria-sort', 'ascending');
+  await expect(firstRow).toContainText('1 / 10');
+  await page.getByTestId('sort-score').click();
+  await expect(table.getByRole('columnheader', { name: 'Score' })).toHaveAttribute('aria-sort', 'descending');
+  await expect(firstRow).toContainText('4 / 10');
+
+  // Status: the most urgent first; text and status filters still apply.
+  await page.getByTestId('sort-status').click();
+  await expect(table.getByRole('columnheader', { name: 'Score' })).toHaveAttribute('aria-sort', 'none');
+  await expect(firstRow.locator('.status')).toHaveText('Failed');
+  await page.getByTestId('grades-search').fill('u-3');
+  await expect(page.getByTestId('grades-count')).toHaveText('1 grade');
+  await expect(firstRow).toContainText('u-3');
+  await page.getByTestId('grades-search').fill('');
+  await page.getByTestId('sort-status').click();
+  await expect(firstRow.locator('.status')).toHaveText('In the gradebook');
+  await page.getByTestId('sort-status').click();
+  await expect(table.getByRole('columnheader', { name: 'Status' })).toHaveAttribute('aria-sort', 'none');
+  await expect(firstRow).toContainText('u-0');
+});

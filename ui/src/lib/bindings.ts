@@ -180,6 +180,11 @@ lms_seen_at: string | null,
 lms_source: string | null, };
 
 /**
+ * How to sort the listing.
+ */
+export type GradeSort = { by: SortKey, descending: boolean, };
+
+/**
  * A grade's standing against the LMS.
  */
 export type GradeStatus = "pending" | "in_sync" | "lms_missing" | "differs" | "failed" | "cannot_send" | "unknown";
@@ -192,6 +197,10 @@ export type GradesPage = { rows: Array<GradeRow>,
  * Where the next page starts (`null`: this was the last).
  */
 next: GradeCursor | null, 
+/**
+ * Where the next page of a sorted listing starts (`null`: the last, or not sorted).
+ */
+next_sorted: SortedCursor | null, 
 /**
  * How many grades match in all (first page only).
  */
@@ -217,7 +226,16 @@ limit: number | null,
  * Leave the first page's total out: a window paints the rows first and
  * asks `grades_count` beside them (counting every match takes longer).
  */
-without_total: boolean, };
+without_total: boolean, 
+/**
+ * Sort by a column instead of the listing's order (platform, course,
+ * activity, then learners as first seen).
+ */
+sort?: GradeSort, 
+/**
+ * The `next_sorted` of the previous page of a sorted listing.
+ */
+after_sorted?: SortedCursor, };
 
 /**
  * Where the grades stand, for the window's overview.
@@ -581,6 +599,25 @@ stopped_platforms: { [key in string]: string },
  * A dry run: one example request, redacted (no secret, no signature).
  */
 example_request: string | null, dry_run: boolean, };
+
+/**
+ * A column the window sorts the listing by (the default order needs none).
+ */
+export type SortKey = "learner" | "activity" | "score" | "status";
+
+/**
+ * Where a page of a sorted listing ends: the sort value of its last grade and
+ * that grade's id (ties are broken by id), so the next page starts after it.
+ */
+export type SortedCursor = { 
+/**
+ * The last value, for text sorts.
+ */
+text: string | null, 
+/**
+ * The last value, for number sorts.
+ */
+number: number | null, grade: number, };
 
 /**
  * Statuses after a reconcile, with where the comparison came from.
