@@ -900,6 +900,50 @@ async fn a_batch_that_outgrows_its_memory_settles_early_with_the_same_result() {
 }
 
 #[tokio::test]
+async fn a_text_search_finds_the_same_grades_by_id_lookup_or_by_matching_every_row() {
+    let (i, pid) = intake_with(PlatformKind::Lti11).await;
+    // More learners than are looked up by id (500): "learner" matches them all and
+    // is matched row by row; "learner-42" matches 11 and is looked up by id.
+    for n in 0..501 {
+        let u = format!("learner-{n}");
+        let p = place(pid, "rl-a", &u, Some(Role::Learner));
+        i.grade_observed(&p, &grade(1.0, 4.0)).await.unwrap();
+    }
+    let s = i.store();
+    for (text, want) in [
+        ("learner", 501),
+        ("learner-42", 11),
+        ("LEARNER-5", 12),
+        ("nobody", 0),
+        ("rl-a", 501),
+    ] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s
+                .grade_rows_page(&GradeFilter::default(), Some(text), after, 200)
+                .await
+                .unwrap();
+            if after.is_none() {
+                assert_eq!(page.total, Some(want), "{text}");
+            }
+            seen.extend(page.rows);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len() as u64, want, "{text}");
+        let t = text.to_lowercase();
+        assert!(
+            seen.iter()
+                .all(|r| r.lti_user_id.contains(&t) || r.resource_link_id.contains(&t)),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_sorted_listing_pages_by_value_then_id_in_either_direction() {
     use crate::store::{GradeSort, SortKey};
     let (i, pid) = intake_with(PlatformKind::Lti11).await;

@@ -247,6 +247,44 @@ fn push_text(q: &mut QueryBuilder<Sqlite>, pattern: &str, activity: bool) {
     q.push(")");
 }
 
+/// How a text search narrows grades: a `LIKE` on every row's names, or — when the
+/// names that contain the text are few — the ids of those learners (and
+/// activities), so grades are found through the indexes on ids.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TextTerm<'a> {
+    Like(&'a str),
+    Ids {
+        learners: &'a [i64],
+        activities: &'a [i64],
+    },
+}
+
+/// At most this many matching learners (or activities) are looked up by id.
+const FEW: i64 = 500;
+
+fn push_text_term(q: &mut QueryBuilder<Sqlite>, term: TextTerm<'_>, activity: bool) {
+    match term {
+        TextTerm::Like(pattern) => push_text(q, pattern, activity),
+        TextTerm::Ids { learners, activities } => {
+            q.push(" AND (cg.learner_ref IN (");
+            let mut sep = q.separated(", ");
+            for id in learners {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            if activity {
+                q.push(" OR cg.activity_ref IN (");
+                let mut sep = q.separated(", ");
+                for id in activities {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+            }
+            q.push(")");
+        }
+    }
+}
+
 /// The listing's activities in listing order, through the unique indexes on
 /// the names (CROSS JOIN fixes that order in SQLite). `prefix` is "" (tests
 /// prefix `EXPLAIN QUERY PLAN`).
@@ -272,7 +310,7 @@ fn activity_page_query(
     f: &GradeFilter,
     activity: i64,
     after: i64,
-    text: Option<&str>,
+    text: Option<TextTerm<'_>>,
 ) -> QueryBuilder<Sqlite> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
         "{prefix}SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
@@ -296,8 +334,8 @@ fn activity_page_query(
         .push(" AND cg.learner_ref > ")
         .push_bind(after);
     push_row_filters(&mut q, f);
-    if let Some(pat) = text {
-        push_text(&mut q, pat, false);
+    if let Some(term) = text {
+        push_text_term(&mut q, term, false);
     }
     q.push(" ORDER BY cg.learner_ref LIMIT ")
         .push_bind(PAGE)
@@ -313,7 +351,13 @@ pub(super) async fn listing_plans(store: &Store, f: &GradeFilter, text: Option<&
     let pattern = text.map(like_pattern);
     for mut q in [
         activities_query("EXPLAIN QUERY PLAN ", f),
-        activity_page_query("EXPLAIN QUERY PLAN ", f, 1, 0, pattern.as_deref()),
+        activity_page_query(
+            "EXPLAIN QUERY PLAN ",
+            f,
+            1,
+            0,
+            pattern.as_deref().map(TextTerm::Like),
+        ),
     ] {
         for r in q.build().fetch_all(&store.pool).await? {
             plans.push(r.try_get::<String, _>("detail")?);
@@ -497,11 +541,47 @@ impl Store {
              WHERE 1 = 1",
         );
         push_filter(&mut q, f);
-        if let Some(t) = text {
-            push_text(&mut q, &like_pattern(t), true);
+        let pattern = text.map(like_pattern);
+        let ids = match &pattern {
+            Some(p) => self.text_ids(p).await?,
+            None => None,
+        };
+        match (&pattern, &ids) {
+            (Some(_), Some((learners, activities))) => {
+                push_text_term(&mut q, TextTerm::Ids { learners, activities }, true)
+            }
+            (Some(p), None) => push_text(&mut q, p, true),
+            _ => {}
         }
         let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(n as u64)
+    }
+
+    /// The learners and the activities whose names contain the `LIKE` pattern,
+    /// when both are few (at most [`FEW`] each): the listing then finds their grades
+    /// by id instead of matching the text against every grade's names.
+    async fn text_ids(&self, pattern: &str) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
+        let learners: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM learners WHERE lti_user_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' LIMIT ?2",
+        )
+        .bind(pattern)
+        .bind(FEW + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        if learners.len() as i64 > FEW {
+            return Ok(None);
+        }
+        let activities: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM activities WHERE resource_link_id LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' LIMIT ?2",
+        )
+        .bind(pattern)
+        .bind(FEW + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        if activities.len() as i64 > FEW {
+            return Ok(None);
+        }
+        Ok(Some((learners, activities)))
     }
 
     /// Walk the listing from `after`, calling `each` with every row and its
@@ -542,6 +622,15 @@ impl Store {
             None => 0,
         };
         let pattern = text.map(like_pattern);
+        let ids = match &pattern {
+            Some(p) => self.text_ids(p).await?,
+            None => None,
+        };
+        let term = match (&pattern, &ids) {
+            (Some(_), Some((learners, activities))) => Some(TextTerm::Ids { learners, activities }),
+            (Some(p), None) => Some(TextTerm::Like(p)),
+            _ => None,
+        };
         for (i, a) in activities.iter().enumerate().skip(start) {
             let mut after = match after {
                 Some(c) if i == start => c.learner,
@@ -554,7 +643,13 @@ impl Store {
                     || a.title.as_deref().is_some_and(|x| x.to_lowercase().contains(&t))
             });
             loop {
-                let text = pattern.as_deref().filter(|_| !whole_activity);
+                let text = term.filter(|_| !whole_activity);
+                if let Some(TextTerm::Ids { learners, .. }) = text
+                    && learners.is_empty()
+                {
+                    // No learner's name contains the text: none of this activity's grades do.
+                    break;
+                }
                 let mut q = activity_page_query("", f, a.id, after, text);
                 let r = q.build().fetch_one(&self.pool).await?;
                 let count: i64 = r.try_get("n")?;
