@@ -11,7 +11,7 @@ use ts_rs::TS;
 use super::Passback;
 use super::audit::{AttemptDetail, TimelineQuery};
 use super::grades::GradesQuery;
-use super::jobs::{ImportUpload, JobFeed, JobQuery, JobStarted};
+use super::jobs::{ImportPath, ImportUpload, JobFeed, JobQuery, JobStarted};
 use super::platforms::{ConnectionResult, ConnectionTest, PlatformForm, RemovePlatform, RemovedPlatform};
 use super::sync::{Health, ReconcileRequest, SyncRequest};
 use crate::error::{Error, ErrorKind, Result};
@@ -160,6 +160,8 @@ commands! {
     start_sync(SyncRequest) -> JobStarted => |pb, r| pb.start_sync(r);
     /// Import a chosen or dropped file in the background (`options.dry_run`: preview only).
     start_import(ImportUpload) -> JobStarted => |pb, u| pb.start_import(u);
+    /// Import the file at a path in the background (the desktop's file dialog, a dropped file).
+    start_import_path(ImportPath) -> JobStarted => |pb, r| pb.start_import_path(r);
     /// Start reading what the LMS holds (Check LMS), in the background.
     start_reconcile(ReconcileRequest) -> JobStarted => |pb, r| pb.start_reconcile(r);
     /// Ask a running job to stop: requests in flight finish, nothing new starts.

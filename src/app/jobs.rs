@@ -285,6 +285,14 @@ pub struct ImportUpload {
     pub options: ImportOptions,
 }
 
+/// A file to import where it is, by path (the desktop's file dialog or a file dropped
+/// on the window): read in place, byte for byte, whatever its size or encoding.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ImportPath {
+    pub path: String,
+    pub options: ImportOptions,
+}
+
 /// The sink an import job's engine reports to.
 struct ImportSink {
     state: Arc<JobState>,
@@ -364,6 +372,7 @@ enum Work {
     Sync(SyncRequest),
     Reconcile(ReconcileRequest),
     Import(ImportUpload),
+    ImportPath(ImportPath),
 }
 
 impl Passback {
@@ -396,6 +405,19 @@ impl Passback {
             )));
         }
         self.start_job(Work::Import(upload))
+    }
+
+    /// Import the file at a path in the background (the desktop's file dialog and
+    /// drops give paths): no copy and no size limit, the bytes as they are on disk.
+    pub async fn start_import_path(&self, req: ImportPath) -> Result<JobStarted> {
+        let path = std::path::Path::new(&req.path);
+        if !path.is_file() {
+            return Err(Error::not_found(format!(
+                "there is no file at {}: choose the file again.",
+                req.path
+            )));
+        }
+        self.start_job(Work::ImportPath(req))
     }
 
     /// Start a reconcile (reads only) in the background.
@@ -444,6 +466,19 @@ impl Passback {
                     }
                     Err(e) => Err(e),
                 },
+                Work::ImportPath(req) => {
+                    let mut sink = ImportSink {
+                        state: state.clone(),
+                        last: None,
+                        issues_kept: 0,
+                    };
+                    let path = std::path::Path::new(&req.path);
+                    let mut opts = req.options.clone();
+                    opts.display_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    pb.import_file(path, &opts, &mut sink)
+                        .await
+                        .map(|report| JobEvent::Imported { report })
+                }
             };
             state.push(ended.unwrap_or_else(|e| JobEvent::Error {
                 kind: e.kind,
@@ -574,6 +609,72 @@ mod import_tests {
         .await
         .unwrap();
         seen
+    }
+
+    #[tokio::test]
+    async fn a_file_is_imported_by_path_in_place_whatever_its_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
+            .await
+            .unwrap();
+        pb.add_lti11_platform(
+            NewLti11Platform {
+                name: "canvas".into(),
+                consumer_key: "ck".into(),
+                allowed_hosts: vec!["lms.example.edu".into()],
+                allow_http: false,
+            },
+            "secret",
+        )
+        .await
+        .unwrap();
+        // UTF-16 with a byte order mark: a browser's File.text() would have mangled it.
+        let text = "context_id,resource_link_id,user_id,score_given,score_maximum\r\nc1,rl-1,u-1,7,10\r\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let file = dir.path().join("Export (UTF-16).csv");
+        std::fs::write(&file, &bytes).unwrap();
+        let started = pb
+            .start_import_path(ImportPath {
+                path: file.display().to_string(),
+                options: ImportOptions {
+                    platform: Some("canvas".into()),
+                    ..ImportOptions::default()
+                },
+            })
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        pb.watch_job(
+            &JobQuery {
+                job_id: started.job_id,
+                after: 0,
+            },
+            |e| {
+                seen.push(e.clone());
+                Flow::Continue
+            },
+        )
+        .await
+        .unwrap();
+        let Some(JobEvent::Imported { report }) = seen.last() else {
+            panic!("an import ends with its report: {seen:?}");
+        };
+        assert_eq!(report.counts.imported, 1);
+        assert_eq!(report.file, "Export (UTF-16).csv");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bytes,
+            "the file is read in place, unchanged"
+        );
+        let e = pb
+            .start_import_path(ImportPath {
+                path: dir.path().join("gone.csv").display().to_string(),
+                options: ImportOptions::default(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
     }
 
     #[tokio::test]

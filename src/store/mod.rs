@@ -107,6 +107,11 @@ impl Store {
             // (per connection, used only as it fills) keeps it from spilling to the
             // WAL page by page.
             .pragma("cache_size", "-32768")
+            // Reads go through a memory map of the file: pages are read in place
+            // rather than copied into each connection's page cache, so a window
+            // listing a large ledger on four connections holds it once, in pages the
+            // OS shares and can reclaim.
+            .pragma("mmap_size", "268435456")
             .pragma("temp_store", "memory")
             // Multi-row statements come in a few shapes per query (see
             // `imports::shaped`); keep them all prepared.

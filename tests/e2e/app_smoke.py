@@ -10,12 +10,14 @@ reachable). Stdlib only."""
 import base64
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 DRIVER = "http://127.0.0.1:4444"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -183,10 +185,42 @@ def open_ledger_scenario(sid, cli, failures):
         print(f"ok: notification plugin {granted}")
 
 
+def xwd_to_png(xwd):
+    """The Xvfb screen (an XWD file, 24-bit TrueColor) as PNG bytes. Stdlib only."""
+    (header_size, _version, _format, _depth, width, height, _xoff, byte_order, _unit, _bit_order, _pad,
+     bpp, bytes_per_line, _class, red_mask, green_mask, blue_mask, _bits, _entries, ncolors) = struct.unpack(
+        ">20I", xwd[:80])
+    if bpp != 32:
+        raise ValueError(f"unexpected XWD format: {bpp} bits per pixel")
+    data = xwd[header_size + 12 * ncolors:]
+    order = "<" if byte_order == 0 else ">"
+    shifts = [(m, (m & -m).bit_length() - 1) for m in (red_mask, green_mask, blue_mask)]
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # PNG filter: none
+        line = data[y * bytes_per_line: y * bytes_per_line + 4 * width]
+        for (px,) in struct.iter_unpack(order + "I", line):
+            rows.extend(((px & m) >> s) & 0xFF for m, s in shifts)
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(rows), 6)) + chunk(b"IEND", b""))
+
+
 def screenshot(sid, path):
-    png = request("GET", f"/session/{sid}/screenshot")
+    """What a user sees: the whole X screen (the window with its menu bar), read from
+    Xvfb's framebuffer file (run-app-smoke.sh starts Xvfb with -fbdir and names it in
+    XVFB_SCREEN); without it, WebDriver's picture of the page."""
+    fb = os.environ.get("XVFB_SCREEN", "")
+    if fb and os.path.exists(fb):
+        with open(fb, "rb") as f:
+            png = xwd_to_png(f.read())
+    else:
+        png = base64.b64decode(request("GET", f"/session/{sid}/screenshot"))
     with open(path, "wb") as f:
-        f.write(base64.b64decode(png))
+        f.write(png)
     print(f"screenshot: {path}")
 
 

@@ -59,7 +59,10 @@ trap 'exit 130' INT TERM
 
 # `cmd &` in a non-interactive shell is not a group leader, so setsid does not fork:
 # the background pid is the new session and process group id.
-setsid xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
+# -fbdir: Xvfb keeps its screen in a file there; the screenshots are read from it, so
+# they show the whole window (its menu bar too) as a user sees it.
+export XVFB_SCREEN="$work/Xvfb_screen0"
+setsid xvfb-run -a -s "-screen 0 1280x800x24 -fbdir $work" bash -c '
   "$1" --native-driver "$2" >"$3/tauri-driver.log" 2>&1 &
   td=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.2; done

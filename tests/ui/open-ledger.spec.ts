@@ -74,7 +74,7 @@ test('a ledger from a colleague opens read-only, changes nothing, and works once
   expect(refused.status).toBeGreaterThanOrEqual(400);
   expect(((await refused.json()) as { kind: string }).kind).toBe('read_only');
   // The keyring is withheld: the platform's secret is never asked for.
-  await expect(page.getByTestId('keyring-status')).toHaveText('Keyring unavailable');
+  await expect(page.getByTestId('keyring-status')).toHaveText('Keyring not used');
   await expect(page.getByTestId('keyring-status')).toHaveAttribute('title', /not trusted yet/);
   // The file is as it came.
   expect(sha(theirs)).toBe(before);

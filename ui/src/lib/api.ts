@@ -127,6 +127,7 @@ export const api = {
   planSync: (r: Commands['plan_sync']['args']) => call('plan_sync', r),
   startSync: (r: Commands['start_sync']['args']) => call('start_sync', r),
   startImport: (u: Commands['start_import']['args']) => call('start_import', u),
+  startImportPath: (r: Commands['start_import_path']['args']) => call('start_import_path', r),
   startReconcile: (r: Commands['start_reconcile']['args']) => call('start_reconcile', r),
   cancelJob: (jobId: number) => call('cancel_job', { job_id: jobId, after: 0 }),
   jobEvents: (jobId: number, after: number) => call('job_events', { job_id: jobId, after }),

@@ -334,6 +334,12 @@ exported_at: string | null,
 store_secrets: boolean, };
 
 /**
+ * A file to import where it is, by path (the desktop's file dialog or a file dropped
+ * on the window): read in place, byte for byte, whatever its size or encoding.
+ */
+export type ImportPath = { path: string, options: ImportOptions, };
+
+/**
  * What an import did with one file.
  */
 export type ImportReport = { file: string, format: Format, 
@@ -715,6 +721,8 @@ export interface Commands {
   start_sync: { args: SyncRequest; result: JobStarted };
   /** Import a chosen or dropped file in the background (`options.dry_run`: preview only). */
   start_import: { args: ImportUpload; result: JobStarted };
+  /** Import the file at a path in the background (the desktop's file dialog, a dropped file). */
+  start_import_path: { args: ImportPath; result: JobStarted };
   /** Start reading what the LMS holds (Check LMS), in the background. */
   start_reconcile: { args: ReconcileRequest; result: JobStarted };
   /** Ask a running job to stop: requests in flight finish, nothing new starts. */

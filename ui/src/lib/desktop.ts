@@ -18,6 +18,25 @@ export async function pickLedgerFile(title: string): Promise<string | null> {
   return typeof chosen === 'string' ? chosen : null;
 }
 
+/** Ask for a file to import with the native dialog (desktop only); null if cancelled. */
+export async function pickImportFile(title: string): Promise<string | null> {
+  const { open } = await import('@tauri-apps/plugin-dialog');
+  const chosen = await open({ title, multiple: false, directory: false });
+  return typeof chosen === 'string' ? chosen : null;
+}
+
+/**
+ * Run `handler` with the paths of files dropped on the window (desktop only: the
+ * shell takes drops and hands over paths, so the core reads the file in place).
+ */
+export async function onFileDrop(handler: (paths: string[]) => void): Promise<() => void> {
+  if (!desktop) return () => {};
+  const { getCurrentWebview } = await import('@tauri-apps/api/webview');
+  return getCurrentWebview().onDragDropEvent((e) => {
+    if (e.payload.type === 'drop') handler(e.payload.paths);
+  });
+}
+
 /** Whether the person is looking elsewhere (another window, or this one hidden). */
 export function inBackground(): boolean {
   return typeof document !== 'undefined' && (document.hidden || !document.hasFocus());
