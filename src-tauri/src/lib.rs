@@ -111,7 +111,7 @@ mod tests {
         let from = src.find(start).expect("start marker") + start.len();
         let to = from + src[from..].find(end).expect("end marker");
         src[from..to]
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':'))
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()

@@ -365,7 +365,10 @@ test('edit and remove a platform in the window: the secret is kept or replaced, 
 
   // Remove: asked once; the platform has grades, so asked again with what would go.
   storeControlEntry();
-  expect(await keyringAccounts()).toContain('/platform/sb');
+  // This ledger's entry (other tests in the same keyring session have their own "sb").
+  const ledgerId = (JSON.parse(cli(db, ['doctor', '--json'])) as { ledger_id: string }).ledger_id;
+  const entry = `ledger-${ledgerId}/platform/sb`;
+  expect(await keyringAccounts()).toContain(entry);
   await page.getByTestId('platforms').getByTestId('remove-platform').click();
   const remove = page.getByTestId('remove-dialog');
   await remove.getByTestId('remove-confirm').click();
@@ -373,7 +376,7 @@ test('edit and remove a platform in the window: the secret is kept or replaced, 
   await expect(page.getByTestId('platforms')).toContainText('sb');
   await remove.getByTestId('remove-force').click();
   await expect(page.getByTestId('empty-state')).toBeVisible();
-  expect(await keyringAccounts()).not.toContain('/platform/sb');
+  expect(await keyringAccounts()).not.toContain(entry);
 });
 
 test('sort the grades by a column: sorted by the core, and a third click restores the listing order', async ({ page }) => {
