@@ -593,6 +593,26 @@ mod import_tests {
     use super::*;
     use crate::model::NewLti11Platform;
 
+    /// A ledger file in a temporary folder with one LTI 1.1 platform, `canvas`.
+    async fn ledger_with_canvas() -> (tempfile::TempDir, Passback) {
+        let dir = tempfile::tempdir().unwrap();
+        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
+            .await
+            .unwrap();
+        pb.add_lti11_platform(
+            NewLti11Platform {
+                name: "canvas".into(),
+                consumer_key: "ck".into(),
+                allowed_hosts: vec!["lms.example.edu".into()],
+                allow_http: false,
+            },
+            "secret",
+        )
+        .await
+        .unwrap();
+        (dir, pb)
+    }
+
     async fn run(pb: &Passback, upload: ImportUpload) -> Vec<JobEvent> {
         let started = pb.start_import(upload).await.unwrap();
         let mut seen = Vec::new();
@@ -613,21 +633,7 @@ mod import_tests {
 
     #[tokio::test]
     async fn a_file_is_imported_by_path_in_place_whatever_its_encoding() {
-        let dir = tempfile::tempdir().unwrap();
-        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
-            .await
-            .unwrap();
-        pb.add_lti11_platform(
-            NewLti11Platform {
-                name: "canvas".into(),
-                consumer_key: "ck".into(),
-                allowed_hosts: vec!["lms.example.edu".into()],
-                allow_http: false,
-            },
-            "secret",
-        )
-        .await
-        .unwrap();
+        let (dir, pb) = ledger_with_canvas().await;
         // UTF-16 with a byte order mark: a browser's File.text() would have mangled it.
         let text = "context_id,resource_link_id,user_id,score_given,score_maximum\r\nc1,rl-1,u-1,7,10\r\n";
         let mut bytes = vec![0xFF, 0xFE];
@@ -679,21 +685,7 @@ mod import_tests {
 
     #[tokio::test]
     async fn an_uploaded_file_is_previewed_then_imported_with_its_row_issues() {
-        let dir = tempfile::tempdir().unwrap();
-        let pb = Passback::open(&dir.path().join("l.sqlite"), crate::secrets::Secrets::in_memory())
-            .await
-            .unwrap();
-        pb.add_lti11_platform(
-            NewLti11Platform {
-                name: "canvas".into(),
-                consumer_key: "ck".into(),
-                allowed_hosts: vec!["lms.example.edu".into()],
-                allow_http: false,
-            },
-            "secret",
-        )
-        .await
-        .unwrap();
+        let (_dir, pb) = ledger_with_canvas().await;
         let content = "context_id,resource_link_id,user_id,score_given,score_maximum\n\
                        c1,rl-1,u-1,7,10\n\
                        c1,rl-1,u-2,eleven,10\n\

@@ -561,27 +561,27 @@ impl Store {
     /// when both are few (at most [`FEW`] each): the listing then finds their grades
     /// by id instead of matching the text against every grade's names.
     async fn text_ids(&self, pattern: &str) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
-        let learners: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM learners WHERE lti_user_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' LIMIT ?2",
-        )
-        .bind(pattern)
-        .bind(FEW + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        if learners.len() as i64 > FEW {
-            return Ok(None);
-        }
-        let activities: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM activities WHERE resource_link_id LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' LIMIT ?2",
-        )
-        .bind(pattern)
-        .bind(FEW + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        if activities.len() as i64 > FEW {
-            return Ok(None);
-        }
-        Ok(Some((learners, activities)))
+        let learners = self
+            .ids_like("SELECT id FROM learners WHERE lti_user_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' LIMIT ?2", pattern)
+            .await?;
+        let Some(learners) = learners else { return Ok(None) };
+        let activities = self
+            .ids_like(
+                "SELECT id FROM activities WHERE resource_link_id LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' LIMIT ?2",
+                pattern,
+            )
+            .await?;
+        Ok(activities.map(|activities| (learners, activities)))
+    }
+
+    /// The ids `sql` selects for the pattern (`?1`), unless there are more than [`FEW`] (`?2` caps it).
+    async fn ids_like(&self, sql: &'static str, pattern: &str) -> Result<Option<Vec<i64>>> {
+        let ids: Vec<i64> = sqlx::query_scalar(sql)
+            .bind(pattern)
+            .bind(FEW + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((ids.len() as i64 <= FEW).then_some(ids))
     }
 
     /// Walk the listing from `after`, calling `each` with every row and its
