@@ -144,6 +144,12 @@ impl LtiaasAuth {
         redacted_header(self.scheme)
     }
 
+    /// `text` scrubbed, then cut to `max` bytes — in that order, so a secret that
+    /// straddles the cut is still found whole and replaced.
+    pub fn scrub_cut(&self, text: &str, max: usize) -> String {
+        cut(&self.scrub(text), max)
+    }
+
     /// Replace every occurrence of the API key or the token in `text` with `[redacted]`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -906,7 +912,7 @@ impl LtiaasClient {
             }
         };
         let text = String::from_utf8_lossy(&body);
-        let excerpt = (!body.is_empty()).then(|| auth.scrub(&cut(&text, EXCERPT_BYTES)));
+        let excerpt = (!body.is_empty()).then(|| auth.scrub_cut(&text, EXCERPT_BYTES));
         if (200..300).contains(&status) {
             if obs.body_problem.is_none()
                 && !body.is_empty()
@@ -917,7 +923,7 @@ impl LtiaasClient {
                     obs.body_malformed = true;
                     obs.body_problem = Some(format!("the JSON answer broke off or is malformed ({e})"));
                 } else {
-                    obs.body_problem = Some(format!("not JSON: {:?}", auth.scrub(&cut(text.trim(), 120))));
+                    obs.body_problem = Some(format!("not JSON: {:?}", auth.scrub_cut(text.trim(), 120)));
                 }
             }
         } else {
@@ -971,6 +977,32 @@ mod tests {
 
     fn client() -> LtiaasClient {
         LtiaasClient::new("https://your.ltiaas.com/", ClientOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_secret_echoed_across_the_excerpt_boundary_is_scrubbed_before_the_cut() {
+        let a = LtiaasAuth::service_key("API-KEY-0123456789", "SK-ABCDEFGHIJ").unwrap();
+        // The API key starts 8 bytes before the cut: cutting first would keep
+        // "API-KEY-" and scrubbing could no longer recognise it.
+        for at in [EXCERPT_BYTES - 8, EXCERPT_BYTES - 1, 112] {
+            let body = format!(
+                "{}API-KEY-0123456789 and SK-ABCDEFGHIJ{}",
+                "x".repeat(at),
+                "y".repeat(4096)
+            );
+            for max in [EXCERPT_BYTES, 120] {
+                let excerpt = a.scrub_cut(&body, max);
+                for secret in ["API-KEY-0123456789", "SK-ABCDEFGHIJ"] {
+                    for len in 4..=secret.len() {
+                        assert!(
+                            !excerpt.contains(&secret[..len]),
+                            "{len} bytes of a secret at {at}, cut at {max}: …{:?}",
+                            &excerpt[excerpt.len().saturating_sub(60)..]
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

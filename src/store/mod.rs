@@ -86,19 +86,58 @@ pub fn now_rfc3339() -> String {
     now.format(&fmt).expect("formatting a UTC timestamp cannot fail")
 }
 
+/// Make the ledger's file private before SQLite opens it: it holds learners' names,
+/// e-mails and grades. Folders Passback creates for it are 0700; a new ledger file is
+/// created 0600 (SQLite gives its WAL and shared-memory files the file's mode); an
+/// existing ledger of this user's that others may read is tightened to 0600.
+fn private_file(path: &Path) -> Result<()> {
+    use crate::error::ErrorKind;
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        Error::new(ErrorKind::Io, format!("cannot {what} {}: {e}", p.display()))
+    };
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(parent)
+            .map_err(|e| io("create the ledger folder", parent, e))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let meta = std::fs::metadata(path).map_err(|e| io("read", path, e))?;
+                // SAFETY: getuid has no preconditions and cannot fail.
+                let me = unsafe { libc::getuid() };
+                if meta.is_file() && meta.uid() == me && meta.mode() & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| io("make private", path, e))?;
+                }
+            }
+            Err(e) => return Err(io("create the ledger", path, e)),
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open (creating if missing) the ledger at `path` and bring its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::new(
-                    crate::error::ErrorKind::Io,
-                    format!("cannot create the ledger folder {}: {e}", parent.display()),
-                )
-            })?;
-        }
+        private_file(path)?;
         let opts = Self::file_options(path)
             .create_if_missing(true)
             .synchronous(SqliteSynchronous::Normal)

@@ -311,3 +311,33 @@ async fn the_listing_pages_through_indexes_without_temporary_b_trees() {
         }
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_ledger_is_private_to_its_user_folder_file_wal_and_shm() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    // A folder Passback creates, two levels deep, under the test's umask (usually 022).
+    let path = dir.path().join("data/passback/ledger.sqlite");
+    let s = Store::open(&path).await.unwrap();
+    s.set_meta("probe", "written").await.unwrap();
+    assert_eq!(mode(&dir.path().join("data/passback")), 0o700);
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+        assert_eq!(mode(&dir.path().join("data/passback").join(f)), 0o600, "{f}");
+    }
+    s.close().await;
+    // A ledger another build left readable by others is made private when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    s.close().await;
+    // A folder the user chose is left as it is.
+    let chosen = dir.path().join("shared");
+    std::fs::create_dir(&chosen).unwrap();
+    std::fs::set_permissions(&chosen, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Store::open(&chosen.join("l.sqlite")).await.unwrap().close().await;
+    assert_eq!(mode(&chosen), 0o755);
+    assert_eq!(mode(&chosen.join("l.sqlite")), 0o600);
+}
