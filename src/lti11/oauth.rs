@@ -535,6 +535,11 @@ impl<'a> OAuthSigner<'a> {
             add(&mut buf, name.as_bytes(), value.as_bytes());
         }
         for (name, value) in url.query_pairs() {
+            // RFC 5849 §3.4.1.3.1: `oauth_signature` is never part of what is signed
+            // (the verifiers leave it out too), wherever it appears.
+            if name == "oauth_signature" {
+                continue;
+            }
             add(&mut buf, name.as_bytes(), value.as_bytes());
         }
         pairs.sort_unstable_by(|x, y| {
@@ -832,6 +837,15 @@ fn verify_impl(
             bytes
         }
     };
+    // An oauth_* parameter given in the header and again in the query or the form
+    // (RFC 5849 §3.5: each protocol parameter in one place only) could make the
+    // signed value and the value acted on differ.
+    if let Some((name, _)) = request_params
+        .iter()
+        .find(|(name, _)| name.starts_with("oauth_") && header.contains_key(name.as_str()))
+    {
+        return Err(VerifyError::DuplicateParameter(name.clone()));
+    }
     // RFC 5849 §3.4.1.3.1: every header parameter except `realm` is signed.
     let signed = auth_params
         .iter()

@@ -947,3 +947,63 @@ proptest! {
         prop_assert_eq!(percent_decode_strict(&enc, "test").unwrap(), s);
     }
 }
+
+#[test]
+fn a_query_parameter_named_oauth_signature_is_never_signed() {
+    // An outcome URL that carries `oauth_signature` in its query: RFC 5849 leaves it
+    // out of the base string, and so must the signer, or the verifier (which leaves
+    // it out) rejects every request to that URL.
+    let u = url("https://lms.example.com/outcomes?a=1&oauth_signature=planted");
+    let signer = OAuthSigner::new("key", "secret", SignatureMethod::HmacSha1);
+    let signed = signer
+        .sign_request("POST", &u, b"<x/>", "n1", 1_700_000_000)
+        .unwrap();
+    assert!(!signed.base_string.contains("planted"), "{}", signed.base_string);
+    assert!(
+        signed.base_string.contains("a%3D1"),
+        "the other query parameters are signed"
+    );
+    // The base string is the RFC's: every parameter but `oauth_signature`.
+    let mut all = signed.params.clone();
+    all.extend(owned(&[("a", "1"), ("oauth_signature", "planted")]));
+    assert_eq!(
+        signed.base_string,
+        base_string("POST", &base_uri(&u).unwrap(), &all)
+    );
+}
+
+#[test]
+fn an_oauth_parameter_in_the_header_and_again_in_the_query_or_form_is_refused() {
+    let signer = OAuthSigner::new("key", "secret", SignatureMethod::HmacSha1);
+    let secret = |k: &str| (k == "key").then(|| "secret".to_string());
+    // In the query: signed both times, so the signature alone would not catch it.
+    let u = url("https://lms.example.com/outcomes?oauth_nonce=other");
+    let signed = signer
+        .sign_request("POST", &u, b"<x/>", "n1", 1_700_000_000)
+        .unwrap();
+    assert_eq!(
+        verify_request("POST", &u, &signed.params, b"<x/>", secret),
+        Err(VerifyError::DuplicateParameter("oauth_nonce".into()))
+    );
+    // In a form body (a launch).
+    let u = url("https://tool.example.com/launch");
+    let form = b"oauth_consumer_key=other&user_id=1";
+    let mut params = owned(&[
+        ("oauth_consumer_key", "key"),
+        ("oauth_signature_method", "HMAC-SHA1"),
+        ("oauth_timestamp", "1700000000"),
+        ("oauth_nonce", "n2"),
+        ("oauth_version", "1.0"),
+    ]);
+    let mut all = params.clone();
+    all.extend(form_params(form));
+    let base = base_string("POST", &base_uri(&u).unwrap(), &all);
+    params.push((
+        "oauth_signature".into(),
+        sign(SignatureMethod::HmacSha1, "secret", "", &base),
+    ));
+    assert_eq!(
+        verify_form_request("POST", &u, &params, form, secret),
+        Err(VerifyError::DuplicateParameter("oauth_consumer_key".into()))
+    );
+}
