@@ -41,7 +41,8 @@ impl Passback {
     pub async fn sign_one(&self, t: &OneOutcome, op: &OutcomeOp) -> Result<SignedOutcome> {
         let creds = self.lti11_credentials(&t.platform).await?;
         let url = client::check_target(&t.outcome_url, &creds)?;
-        client::sign(&creds, &url, op, &t.sourcedid)
+        // Only ever shown: without its signature (see `SignedOutcome::for_display`).
+        Ok(client::sign(&creds, &url, op, &t.sourcedid)?.for_display())
     }
 
     /// Send one LTI 1.1 operation through the journal, retrying transient failures.

@@ -67,6 +67,15 @@ pub struct SignedOutcome {
 }
 
 impl SignedOutcome {
+    /// The request to show instead of send (a dry run): its signature redacted, so
+    /// it cannot be replayed within the LMS's timestamp window (a `deleteResult`
+    /// could delete a grade) and, beside the base string, offers nothing to guess a
+    /// weak secret from. Everything else is as it would be sent.
+    pub fn for_display(mut self) -> Self {
+        self.authorization = redact_signature(&self.authorization);
+        self
+    }
+
     /// The exact HTTP request as text (no secret is ever part of it).
     pub fn to_http_text(&self) -> String {
         let host = self.url.host_str().unwrap_or("");

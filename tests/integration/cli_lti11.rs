@@ -85,11 +85,12 @@ fn send_read_and_delete_one_against_the_sandbox() {
         "{text}"
     );
     assert!(
-        text.contains("oauth_signature=\"") && text.contains("oauth_body_hash=\""),
-        "{text}"
+        text.contains("oauth_signature=\"[redacted]\"") && text.contains("oauth_body_hash=\""),
+        "the signature is redacted: {text}"
     );
     assert!(text.contains("<textString>0.85</textString>"));
     assert!(!text.contains(&secret), "dry run must not show the secret");
+
     let results: Value = reqwest::blocking::get(format!(
         "{}/_sandbox/results",
         sb.info["base_url"].as_str().unwrap()
@@ -98,6 +99,51 @@ fn send_read_and_delete_one_against_the_sandbox() {
     .json()
     .unwrap();
     assert_eq!(results["total_requests"], 0, "a dry run sends nothing");
+
+    // The JSON dry run: replaying what it shows gets nothing past the LMS, and the real
+    // signature (the one the base string and the secret give) is nowhere in it.
+    let out = l
+        .cmd()
+        .args([
+            "delete-one",
+            "--platform",
+            "sandbox",
+            "--sourcedid",
+            "sid-1",
+            "--outcome-url",
+            &url,
+            "--dry-run",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let shown: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(shown["signature_redacted"], true);
+    let base = shown["base_string"].as_str().unwrap();
+    let real = passback::lti11::oauth::sign(
+        passback::lti11::oauth::SignatureMethod::HmacSha1,
+        &secret,
+        "",
+        base,
+    );
+    let printed = String::from_utf8_lossy(&out);
+    assert!(!printed.contains(&real), "the live signature leaked: {printed}");
+    assert!(!printed.contains(&passback::lti11::oauth::percent_encode(&real)));
+    let replay = reqwest::blocking::Client::new()
+        .post(shown["url"].as_str().unwrap())
+        .header("Content-Type", "application/xml")
+        .header("Authorization", shown["authorization"].as_str().unwrap())
+        .body(shown["body"].as_str().unwrap().to_string())
+        .send()
+        .unwrap();
+    let answer = replay.text().unwrap();
+    assert!(
+        !answer.contains("<imsx_codeMajor>success</imsx_codeMajor>"),
+        "a replayed dry run was accepted: {answer}"
+    );
 
     l.cmd()
         .args([

@@ -112,11 +112,13 @@ pub async fn one_outcome(db: Option<&Path>, a: &OneTargetArgs, op: OutcomeOp) ->
                 "body": signed.body,
                 "base_string": signed.base_string,
                 "message_identifier": signed.message_identifier,
+                "signature_redacted": true,
             }))?;
         } else {
             println!("{}", signed.to_http_text());
             eprintln!(
-                "\n(dry run: nothing was sent; a real send signs again with a fresh nonce and timestamp)"
+                "\n(dry run: nothing was sent. The signature is redacted, so this request cannot be replayed; \
+                 a real send signs again with a fresh nonce and timestamp.)"
             );
         }
         return Ok(ExitCode::SUCCESS);
