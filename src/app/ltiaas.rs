@@ -433,7 +433,7 @@ impl Passback {
                 Error::not_found(format!(
                     "no LTIAAS service key is stored for context {context_id:?} / resource link \
                      {resource_link_id:?} on platform {:?}: it needs a launch. Have someone open the activity in \
-                     the LMS, then capture it with `passback ltiaas idtoken --platform {} --ltik LTIK`.",
+                     the LMS, then capture it: pipe the launch's ltik on stdin to `passback ltiaas idtoken --platform {}`.",
                     conn.platform.name, conn.platform.name
                 ))
             })?;

@@ -83,7 +83,12 @@ fn capture_send_read_and_list_keys_through_the_cli() {
         .env("PASSBACK_LOG", "debug")
         .args(["ltiaas", "idtoken", "--platform", "lt", "--ltik", &ltik1])
         .assert()
-        .success();
+        .success()
+        // Still accepted, but the user is told where it shows and what to do instead.
+        .stderr(predicate::str::contains(
+            "warning: --ltik puts the ltik where other users",
+        ))
+        .stderr(predicate::str::contains("Pipe it on stdin"));
     let text = out.keep(&a);
     assert!(
         text.contains("Grace Hopper (learner) in Chemistry / Lab 1"),

@@ -46,8 +46,9 @@ pub struct LtiaasIdtokenArgs {
     /// The LTIAAS platform (its API key is in the keyring).
     #[arg(long)]
     pub platform: String,
-    /// The ltik from the launch URL (`?ltik=`). Without it, read from --ltik-env or stdin.
-    #[arg(long)]
+    /// Discouraged: a value on the command line shows in `ps` and the shell's history.
+    /// Pipe the ltik (from the launch URL's `?ltik=`) on stdin, or name --ltik-env.
+    #[arg(long, hide_short_help = true)]
     pub ltik: Option<String>,
     /// Read the ltik from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "ltik")]
@@ -254,7 +255,15 @@ pub async fn run(db: Option<&Path>, cmd: LtiaasCmd) -> Result<ExitCode> {
     match cmd {
         LtiaasCmd::Idtoken(a) => {
             let ltik = match a.ltik {
-                Some(l) => l,
+                Some(l) => {
+                    eprintln!(
+                        "warning: --ltik puts the ltik where other users of this computer can read it (`ps`, \
+                         the shell's history). Pipe it on stdin instead: printf %s \"$LTIK\" | passback ltiaas \
+                         idtoken --platform {}",
+                        a.platform
+                    );
+                    l
+                }
                 None => read_secret(a.ltik_env.as_deref(), "ltik")?,
             };
             let r = pb
@@ -342,8 +351,8 @@ pub async fn run(db: Option<&Path>, cmd: LtiaasCmd) -> Result<ExitCode> {
                 print_json(&keys)?;
             } else if keys.is_empty() {
                 println!(
-                    "No LTIAAS service keys yet. Capture one from a launch with \
-                     `passback ltiaas idtoken --platform NAME --ltik LTIK`."
+                    "No LTIAAS service keys yet. Capture one from a launch: pipe its ltik on stdin to \
+                     `passback ltiaas idtoken --platform NAME`."
                 );
             } else {
                 let rows = keys
