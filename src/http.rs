@@ -5,8 +5,9 @@
 //!
 //! Nothing here knows about LTI, the ledger or the app.
 
-use std::net::IpAddr;
 use std::time::Duration;
+
+use url::Url;
 
 use crate::error::{Error, Result};
 use crate::model::{AttemptOutcome, Cause, ErrorClass};
@@ -296,21 +297,35 @@ pub fn cut(s: &str, max: usize) -> String {
     format!("{}… [{} bytes in all]", &s[..end], s.len())
 }
 
-/// True for `localhost`, `127.0.0.0/8` and `::1` (with or without `[]` and a port).
-pub fn is_loopback_host(host_port: &str) -> bool {
-    let h = host_port.trim().to_ascii_lowercase();
-    // strip a port: "[::1]:8080", "127.0.0.1:80", "localhost:3000"
-    let host = if let Some(rest) = h.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("").to_string()
-    } else if h.matches(':').count() == 1 {
-        h.split(':').next().unwrap_or("").to_string()
-    } else {
-        h.clone()
-    };
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
+/// Whether `url`'s host is a loopback IP literal (`127.0.0.0/8`, `::1`). Only literals
+/// count: a name such as `localhost` is what DNS (or a hosts file) says it is, and a
+/// URL's userinfo is never mistaken for its host (`http://localhost:x@evil.example`
+/// is `evil.example`), because the `url` crate parses it, not string splitting.
+pub fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
     }
-    host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// The rule for where a secret may travel: `https`, or plain `http` only to a
+/// loopback IP literal (a test LMS on this computer); never with userinfo in the URL.
+/// `what` names the URL in the error ("the LTIAAS base URL").
+pub fn check_secret_destination(url: &Url, what: &str) -> Result<()> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid(format!(
+            "{what} {url} carries a user name or password before its host: refused (it hides where requests go)"
+        )));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if is_loopback_ip(url) => Ok(()),
+        "http" => Err(Error::invalid(format!(
+            "{what} {url} uses plain http to a host that is not a loopback IP address (127.0.0.1 or [::1]): use https://"
+        ))),
+        _ => Err(Error::invalid(format!("{what} {url} must start with https://"))),
+    }
 }
 
 /// Parse a `Retry-After` value: delta seconds or an HTTP date.
@@ -409,25 +424,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_detection() {
-        for h in [
-            "localhost",
-            "127.0.0.1",
-            "127.1.2.3:8080",
-            "[::1]:9",
-            "::1",
-            "LOCALHOST:80",
+    fn only_loopback_ip_literals_may_receive_secrets_over_plain_http() {
+        let ok = |u: &str| check_secret_destination(&Url::parse(u).unwrap(), "the URL").is_ok();
+        for u in [
+            "https://tool.ltiaas.com",
+            "https://tool.ltiaas.com:8443/base",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9/",
         ] {
-            assert!(is_loopback_host(h), "{h}");
+            assert!(ok(u), "{u}");
         }
-        for h in [
-            "example.com",
-            "10.0.0.1",
-            "128.0.0.1",
-            "[::2]",
-            "localhost.example.com",
+        for u in [
+            // The review's cases: userinfo that looks like a loopback host.
+            "http://localhost:x@evil.example",
+            "http://[::1]@evil.example",
+            "http://127.0.0.1:80@evil.example/",
+            "https://user@tool.ltiaas.com",
+            // Names are what DNS says they are.
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://app.localhost",
+            "http://evil.example",
+            "http://10.0.0.1",
+            "http://[::2]",
+            "ftp://127.0.0.1",
         ] {
-            assert!(!is_loopback_host(h), "{h}");
+            assert!(!ok(u), "{u}");
         }
     }
 

@@ -28,33 +28,18 @@ pub struct RemovedPlatform {
 /// without a trailing slash, with its host.
 fn ltiaas_base(url: &str) -> Result<(String, String)> {
     let base = url.trim().trim_end_matches('/').to_string();
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| Error::invalid(format!("base URL {base:?} must start with https://")))?;
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if host.is_empty() {
-        return Err(Error::invalid(format!("base URL {base:?} has no host")));
-    }
-    let loopback = crate::http::is_loopback_host(&host);
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(Error::invalid(format!(
-                "base URL {base:?} uses plain http to a non-loopback host; use https://"
-            )));
-        }
-        _ => {
-            return Err(Error::invalid(format!(
-                "base URL {base:?} must start with https://"
-            )));
-        }
-    }
-    Ok((base, host))
+    let parsed = url::Url::parse(&base).map_err(|e| {
+        Error::invalid(format!(
+            "base URL {base:?} is not a valid URL ({e}); it must start with https://"
+        ))
+    })?;
+    crate::http::check_secret_destination(&parsed, "base URL")?;
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return Err(Error::invalid(format!("base URL {base:?} has no host"))),
+    };
+    Ok((base, host.to_ascii_lowercase()))
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -442,6 +427,46 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn an_ltiaas_api_key_never_goes_in_clear_to_a_host_hidden_behind_userinfo() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        for base in [
+            "http://localhost:x@evil.example",
+            "http://[::1]@evil.example",
+            "http://localhost:3000",
+            "https://me@tool.ltiaas.com",
+        ] {
+            let e = pb
+                .add_ltiaas_platform(
+                    NewLtiaasPlatform {
+                        name: "t".into(),
+                        base_url: base.into(),
+                    },
+                    "api-key",
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{base}");
+            // The client that sends the key refuses it too, whatever a ledger says.
+            assert!(
+                crate::ltiaas::client::LtiaasClient::new(base, Default::default()).is_err(),
+                "{base}"
+            );
+        }
+        assert!(pb.list_platforms().await.unwrap().is_empty());
+        let p = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "t".into(),
+                    base_url: "http://127.0.0.1:4000/".into(),
+                },
+                "k",
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.allowed_hosts, vec!["127.0.0.1:4000"]);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use super::pox::{self, PoxResponse, ReadScore, ReplaceResult};
 use crate::error::{Error, Result};
 use crate::http::{
     BodyError, ClientOptions, EXCERPT_BYTES, MAX_RESPONSE_BYTES, RateBudget, TransportError, Verdict,
-    build_client, cut, header, is_loopback_host, parse_http_date, parse_retry_after, read_capped,
+    build_client, cut, header, is_loopback_ip, parse_http_date, parse_retry_after, read_capped,
     says_rate_limit_exceeded,
 };
 
@@ -148,7 +148,7 @@ pub fn check_target(outcome_url: &str, creds: &Lti11Credentials) -> Result<Url> 
     }
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback_host(&host) || creds.allow_http => {}
+        "http" if is_loopback_ip(&url) || creds.allow_http => {}
         "http" => {
             return Err(Error::invalid(format!(
                 "refusing to send grades over plain http to {host}: use https, or allow plain http for this \

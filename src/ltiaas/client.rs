@@ -543,6 +543,9 @@ impl LtiaasClient {
                 "the LTIAAS base URL {base:?} must not have a query or fragment"
             )));
         }
+        // The API key travels in every request: checked here, where it is sent, not
+        // only when the platform was stored (a ledger may have been edited since).
+        crate::http::check_secret_destination(&parsed, "the LTIAAS base URL")?;
         Ok(Self {
             http: build_client(opts)?,
             base,
