@@ -41,6 +41,10 @@ pub struct Observed {
     pub expected_message_identifier: Option<String>,
     /// The response's `imsx_messageRefIdentifier`, if it carried one.
     pub message_ref_identifier: Option<String>,
+    /// The operation the answer must carry (`readResultResponse` for a `readResult`).
+    pub expected_operation: Option<String>,
+    /// The operation inside the answer's `imsx_POXBody`, if any.
+    pub operation: Option<String>,
 }
 
 /// Clock skew beyond this is reported as the likely cause of an auth failure.
@@ -270,6 +274,18 @@ fn mismatched_ref(o: &Observed) -> Option<(&str, &str)> {
         .then_some((expected, got))
 }
 
+/// A success that answers another operation than the one sent, or a read whose
+/// answer holds no `readResultResponse` (what the LMS holds is then unknown, not
+/// "no grade"): (what was expected, what came).
+fn mismatched_operation(o: &Observed) -> Option<(&str, &str)> {
+    let expected = o.expected_operation.as_deref()?;
+    match o.operation.as_deref() {
+        Some(got) if got != expected => Some((expected, got)),
+        None if expected == "readResultResponse" => Some((expected, "nothing")),
+        _ => None,
+    }
+}
+
 /// Decide the outcome of one attempt.
 pub fn classify(o: &Observed) -> Verdict {
     use AttemptOutcome as Out;
@@ -440,6 +456,22 @@ pub fn classify(o: &Observed) -> Verdict {
             ),
         );
     }
+    if o.code_major
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("success"))
+        && (200..300).contains(&status)
+        && let Some((expected, got)) = mismatched_operation(o)
+    {
+        return verdict(
+            Out::Error,
+            Some(Transient),
+            Cause::MismatchedAnswer,
+            format!("HTTP {status}: the LMS answered success with {got} where a {expected} was due"),
+            Some(
+                "An answer for another operation confirms nothing; the grade is not marked sent (and a read is not taken as \"no grade\"). Passback will retry; if it repeats, check the LMS's outcome service.",
+            ),
+        );
+    }
     match o.code_major.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("success") if (200..300).contains(&status) => verdict(
             Out::Success,
@@ -515,6 +547,40 @@ mod tests {
             ext_canvas_error_code: code.map(str::to_string),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_success_for_another_operation_or_a_read_without_its_result_confirms_nothing() {
+        let answered = |expected: &str, got: Option<&str>| {
+            classify(&Observed {
+                expected_operation: Some(expected.into()),
+                operation: got.map(str::to_string),
+                ..pox(200, "success", "ok", None)
+            })
+        };
+        for (expected, got) in [
+            ("replaceResultResponse", Some("deleteResultResponse")),
+            ("readResultResponse", Some("replaceResultResponse")),
+            // A read answered without a readResultResponse is not "no grade".
+            ("readResultResponse", None),
+        ] {
+            let v = answered(expected, got);
+            assert!(!v.is_success(), "{expected} answered with {got:?}");
+            assert_eq!(
+                (v.cause, v.error_class),
+                (Cause::MismatchedAnswer, Some(ErrorClass::Transient))
+            );
+        }
+        assert!(answered("readResultResponse", Some("readResultResponse")).is_success());
+        assert!(answered("replaceResultResponse", Some("replaceResultResponse")).is_success());
+        // Some LMSs send an empty body with a replace's success: nothing contradicts it.
+        assert!(answered("replaceResultResponse", None).is_success());
+        // A failure is a failure whatever its body holds.
+        let failed = classify(&Observed {
+            expected_operation: Some("readResultResponse".into()),
+            ..pox(200, "failure", "no such sourcedid", None)
+        });
+        assert_ne!(failed.cause, Cause::MismatchedAnswer);
     }
 
     #[test]

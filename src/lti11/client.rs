@@ -62,6 +62,8 @@ pub struct SignedOutcome {
     pub authorization: String,
     pub message_identifier: String,
     pub base_string: String,
+    /// The operation asked for (`replaceResult`, `readResult`, `deleteResult`).
+    pub operation: &'static str,
     /// Always `application/xml` for Basic Outcomes (tests change it to see the LMS refuse).
     pub content_type: &'static str,
 }
@@ -246,6 +248,7 @@ pub fn sign(creds: &Lti11Credentials, url: &Url, op: &OutcomeOp, sourcedid: &str
         authorization: signed.authorization,
         message_identifier,
         base_string: signed.base_string,
+        operation: op.name(),
         content_type: "application/xml",
     })
 }
@@ -293,6 +296,7 @@ impl OutcomeClient {
             .await;
         let mut obs = Observed {
             expected_message_identifier: Some(req.message_identifier.clone()),
+            expected_operation: Some(format!("{}Response", req.operation)),
             ..Observed::default()
         };
         let resp = match sent {
@@ -351,6 +355,7 @@ impl OutcomeClient {
                     obs.description = p.description.clone();
                     obs.ext_canvas_error_code = p.ext_canvas_error_code.clone();
                     obs.message_ref_identifier = p.message_ref_identifier.clone();
+                    obs.operation = p.operation.clone();
                     response = Some(p);
                 }
                 Err(e) if body.is_empty() => obs.body_problem = Some(format!("empty answer ({e})")),

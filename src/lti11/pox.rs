@@ -68,6 +68,9 @@ pub enum PoxError {
     /// The response has no `imsx_codeMajor`, so its outcome is unknown.
     #[error("the XML response has no imsx_codeMajor element")]
     MissingCodeMajor,
+    /// The response's root is not `imsx_POXEnvelopeResponse`.
+    #[error("the XML answer is not an outcomes response (its root element is {0})")]
+    NotAnEnvelope(String),
     /// The request has no operation element inside `imsx_POXBody`.
     #[error("the XML request has no operation inside imsx_POXBody")]
     MissingOperation,
@@ -804,10 +807,27 @@ pub fn parse_response(bytes: &[u8]) -> Result<PoxResponse, PoxError> {
         }
         Err(e) => return Err(e),
     };
-    let code_major = doc.find("imsx_codeMajor").ok_or(PoxError::MissingCodeMajor)?;
-    let field = |name: &str| trimmed(&doc, doc.find(name));
+    // The envelope and the header path, as the LTI 1.1 outcomes XSD has them: a code
+    // found anywhere else (another root, the body, a description) decides nothing.
+    if doc.elements.is_empty() || doc.name(0) != "imsx_POXEnvelopeResponse" {
+        let root = if doc.elements.is_empty() {
+            "missing".to_owned()
+        } else {
+            doc.name(0).to_owned()
+        };
+        return Err(PoxError::NotAnEnvelope(root));
+    }
+    let info = doc.path(0, &["imsx_POXHeader", "imsx_POXResponseHeaderInfo"]);
+    let status = info.and_then(|i| doc.child(i, "imsx_statusInfo"));
+    let code_major = status
+        .and_then(|s| doc.child(s, "imsx_codeMajor"))
+        .ok_or(PoxError::MissingCodeMajor)?;
+    let in_status = |name: &str| trimmed(&doc, status.and_then(|s| doc.child(s, name)));
 
-    let code_minor = (0..doc.elements.len())
+    let code_minor = status
+        .and_then(|s| doc.child(s, "imsx_codeMinor"))
+        .map_or_else(Vec::new, |m| doc.children(m).collect::<Vec<_>>())
+        .into_iter()
         .filter(|&i| doc.name(i) == "imsx_codeMinorField")
         .map(|i| {
             let name = trimmed(&doc, doc.child(i, "imsx_codeMinorFieldName"))
@@ -836,13 +856,14 @@ pub fn parse_response(bytes: &[u8]) -> Result<PoxResponse, PoxError> {
 
     Ok(PoxResponse {
         code_major: CodeMajor::parse(doc.text(code_major)),
-        severity: field("imsx_severity"),
-        description: field("imsx_description"),
-        message_identifier: field("imsx_messageIdentifier"),
-        message_ref_identifier: field("imsx_messageRefIdentifier"),
-        operation_ref_identifier: field("imsx_operationRefIdentifier"),
+        severity: in_status("imsx_severity"),
+        description: in_status("imsx_description"),
+        message_identifier: trimmed(&doc, info.and_then(|i| doc.child(i, "imsx_messageIdentifier"))),
+        message_ref_identifier: in_status("imsx_messageRefIdentifier"),
+        operation_ref_identifier: in_status("imsx_operationRefIdentifier"),
         code_minor,
-        ext_canvas_error_code: field("ext_canvas_error_code"),
+        // Canvas puts it beside imsx_codeMajor in the status info; found wherever it is.
+        ext_canvas_error_code: trimmed(&doc, doc.find("ext_canvas_error_code")),
         operation: operation.map(|op| doc.name(op).to_owned()),
         read_score,
     })

@@ -517,11 +517,26 @@ fn parses_prefixed_namespaces_bom_and_odd_code_major() {
     assert_eq!(CodeMajor::Other("x".into()).as_str(), "x");
 }
 
+/// A response envelope whose `imsx_statusInfo` holds `status` and whose body holds `body`.
+fn envelope(status: &str, body: &str) -> String {
+    format!(
+        "<imsx_POXEnvelopeResponse><imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_statusInfo>{status}\
+         </imsx_statusInfo></imsx_POXResponseHeaderInfo></imsx_POXHeader><imsx_POXBody>{body}</imsx_POXBody>\
+         </imsx_POXEnvelopeResponse>"
+    )
+}
+
 #[test]
 fn xml_without_code_major_is_reported() {
     for xml in [
-        "<imsx_POXEnvelopeResponse><imsx_POXHeader/></imsx_POXEnvelopeResponse>",
-        "<?xml version=\"1.0\"?><error><message>Internal Server Error</message></error>",
+        "<imsx_POXEnvelopeResponse><imsx_POXHeader/></imsx_POXEnvelopeResponse>".to_string(),
+        // A codeMajor outside the header's status info decides nothing.
+        "<imsx_POXEnvelopeResponse><imsx_codeMajor>success</imsx_codeMajor></imsx_POXEnvelopeResponse>"
+            .to_string(),
+        envelope(
+            "",
+            "<readResultResponse><imsx_codeMajor>success</imsx_codeMajor></readResultResponse>",
+        ),
     ] {
         assert_eq!(
             parse_response(xml.as_bytes()),
@@ -529,6 +544,42 @@ fn xml_without_code_major_is_reported() {
             "{xml}"
         );
     }
+}
+
+#[test]
+fn only_an_outcomes_envelope_is_an_answer() {
+    for (xml, root) in [
+        (
+            "<?xml version=\"1.0\"?><error><message>Internal Server Error</message></error>",
+            "error",
+        ),
+        // Another root that carries a success code where the envelope would.
+        (
+            "<imsx_POXEnvelopeRequest><imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_statusInfo>\
+             <imsx_codeMajor>success</imsx_codeMajor></imsx_statusInfo></imsx_POXResponseHeaderInfo>\
+             </imsx_POXHeader></imsx_POXEnvelopeRequest>",
+            "imsx_POXEnvelopeRequest",
+        ),
+    ] {
+        assert_eq!(
+            parse_response(xml.as_bytes()),
+            Err(PoxError::NotAnEnvelope(root.into())),
+            "{xml}"
+        );
+    }
+    assert!(parse_response(b"<html><body><imsx_codeMajor>success</imsx_codeMajor></body></html>").is_err());
+    let ok = parse_response(
+        envelope(
+            "<imsx_codeMajor>success</imsx_codeMajor>",
+            "<replaceResultResponse/>",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (ok.code_major, ok.operation.as_deref()),
+        (CodeMajor::Success, Some("replaceResultResponse"))
+    );
 }
 
 // ---- Safety ------------------------------------------------------------------------
@@ -551,7 +602,10 @@ fn doctype_and_billion_laughs_are_refused() {
 
 #[test]
 fn predefined_and_numeric_references_are_expanded() {
-    let xml = "<r><imsx_codeMajor>success</imsx_codeMajor><imsx_description>&lt;&gt;&amp;&apos;&quot;&#65;&#x42;&#x1F393;</imsx_description></r>";
+    let xml = envelope(
+        "<imsx_codeMajor>success</imsx_codeMajor><imsx_description>&lt;&gt;&amp;&apos;&quot;&#65;&#x42;&#x1F393;</imsx_description>",
+        "",
+    );
     let r = parse_response(xml.as_bytes()).unwrap();
     assert_eq!(r.description.as_deref(), Some("<>&'\"AB🎓"));
     for bad in [
@@ -573,7 +627,9 @@ fn predefined_and_numeric_references_are_expanded() {
 
 #[test]
 fn oversized_bodies_are_refused_before_parsing() {
-    let mut big = b"<imsx_POXEnvelopeResponse><imsx_codeMajor>success</imsx_codeMajor><d>".to_vec();
+    let mut big = b"<imsx_POXEnvelopeResponse><imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_statusInfo>\
+        <imsx_codeMajor>success</imsx_codeMajor></imsx_statusInfo></imsx_POXResponseHeaderInfo></imsx_POXHeader><d>"
+        .to_vec();
     let tail = b"</d></imsx_POXEnvelopeResponse>";
     big.resize(MAX_BODY_BYTES - tail.len(), b'a');
     big.extend_from_slice(tail);
@@ -665,7 +721,7 @@ fn malformed_xml_is_reported() {
         "<a>".repeat(MAX_DEPTH - 1),
         "</a>".repeat(MAX_DEPTH - 1)
     );
-    assert!(parse_response(ok_depth.as_bytes()).is_ok());
+    assert!(parse_document(ok_depth.as_bytes()).is_ok());
     let latin1 =
         b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a><imsx_codeMajor>succ\xe8s</imsx_codeMajor></a>";
     assert!(matches!(parse_response(latin1), Err(PoxError::Malformed(_))));
