@@ -52,6 +52,31 @@ impl SecretRef {
         }
     }
 
+    /// Parse a reference a ledger holds, accepting only what this ledger itself writes:
+    /// service `passback` and an account under `ledger-<ledger_id>/` in the platform
+    /// or service-key shape. A crafted ledger can otherwise point a platform at another
+    /// application's keyring entry (to have it sent to a host it names, or deleted by
+    /// `platform remove`).
+    pub fn parse_owned(s: &str, ledger_id: &str) -> Result<Self> {
+        let r = Self::parse(s)?;
+        let own = format!("ledger-{ledger_id}/");
+        let shape_ok = r.account.strip_prefix(&own).is_some_and(|rest| {
+            rest.strip_prefix("platform/")
+                .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+                || rest
+                    .strip_prefix("service-key/")
+                    .is_some_and(|k| k.split('/').count() == 3)
+        });
+        if r.service != SERVICE || !shape_ok {
+            return Err(Error::invalid(format!(
+                "the ledger names the keyring entry {s:?}, which is not one of this ledger's own (service \
+                 {SERVICE:?}, account ledger-{ledger_id}/…): refusing to read, send or delete it. The ledger may \
+                 have been edited by someone else; remove the platform and add it again."
+            )));
+        }
+        Ok(r)
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         let (service, account) = s
             .split_once('/')
@@ -333,6 +358,31 @@ mod tests {
     #[tokio::test]
     async fn status_probe_succeeds_on_memory_store() {
         assert!(Secrets::in_memory().status().await.ok);
+    }
+
+    #[test]
+    fn a_ledger_may_name_only_its_own_keyring_entries() {
+        let id = "7d20cabb";
+        for own in [
+            SecretRef::platform(id, "canvas").to_string(),
+            SecretRef::service_key(id, "tool", "c/1", "rl%2").to_string(),
+        ] {
+            assert_eq!(SecretRef::parse_owned(&own, id).unwrap().to_string(), own);
+        }
+        for foreign in [
+            "gh/oauth-token",
+            "passback/ledger-other/platform/canvas",
+            "passback/ledger-7d20cabb",
+            "passback/ledger-7d20cabb/platform/",
+            "passback/ledger-7d20cabb/platform/a/b",
+            "passback/ledger-7d20cabb/doctor-probe",
+            "passback/ledger-7d20cabb/service-key/x",
+            "Passback/ledger-7d20cabb/platform/canvas",
+            "passback/ledger-7d20cabbX/platform/canvas",
+        ] {
+            let e = SecretRef::parse_owned(foreign, id).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{foreign}");
+        }
     }
 
     #[test]

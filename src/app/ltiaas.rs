@@ -16,7 +16,6 @@ use crate::ltiaas::client::{
     format_timestamp_ms,
 };
 use crate::model::{AttemptOutcome, ErrorClass, Platform, PlatformKind};
-use crate::secrets::SecretRef;
 use crate::store::{ServiceKeyRecord, now_rfc3339};
 use crate::sync::ltiaas::{LtiaasOp, LtiaasTransport};
 use crate::sync::{self, AttemptReport, JournalLink, RetryPolicy, SendReport};
@@ -437,7 +436,10 @@ impl Passback {
                     conn.platform.name, conn.platform.name
                 ))
             })?;
-        let key = self.secrets().get(&SecretRef::parse(&rec.secret_ref)?).await?;
+        let key = self
+            .secrets()
+            .get(&self.owned_secret_ref(&rec.secret_ref).await?)
+            .await?;
         let auth = LtiaasAuth::service_key(&conn.api_key, &key)?;
         Ok((rec, auth))
     }

@@ -132,6 +132,13 @@ impl Passback {
         &self.secrets
     }
 
+    /// A keyring reference this ledger holds, if it is one of the ledger's own (see
+    /// [`SecretRef::parse_owned`]): the only way the app turns a stored reference into
+    /// a keyring entry to read, write or delete.
+    pub(crate) async fn owned_secret_ref(&self, stored: &str) -> Result<crate::secrets::SecretRef> {
+        crate::secrets::SecretRef::parse_owned(stored, &self.store().ledger_id().await?)
+    }
+
     pub fn db_path(&self) -> String {
         self.store()
             .path()

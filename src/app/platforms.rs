@@ -184,6 +184,8 @@ impl Passback {
                 (None, Some(base), vec![host], false)
             }
         };
+        // Resolved before the transaction: it reads the ledger id.
+        let secret_ref = self.owned_secret_ref(&p.secret_ref).await?;
         let mut tx = self.store().begin().await?;
         Store::update_platform(
             &mut tx,
@@ -197,7 +199,6 @@ impl Passback {
         if f.secret.is_empty() {
             tx.commit().await?;
         } else {
-            let secret_ref = SecretRef::parse(&p.secret_ref)?;
             let old = self.secrets.get(&secret_ref).await.ok();
             self.secrets.set(&secret_ref, &f.secret).await?;
             if let Err(e) = tx.commit().await {
@@ -323,7 +324,9 @@ impl Passback {
 
     /// The platform's consumer secret (LTI 1.1) or API key (LTIAAS), from the keyring.
     pub async fn platform_secret(&self, p: &Platform) -> Result<String> {
-        self.secrets.get(&SecretRef::parse(&p.secret_ref)?).await
+        self.secrets
+            .get(&self.owned_secret_ref(&p.secret_ref).await?)
+            .await
     }
 
     /// Remove a platform, its ledger data and its keyring entries. A platform
@@ -337,9 +340,9 @@ impl Passback {
                  them and their passback history. Confirm to remove it anyway (with the CLI: --yes)."
             )));
         }
-        let mut refs = vec![SecretRef::parse(&p.secret_ref)?];
+        let mut refs = vec![self.owned_secret_ref(&p.secret_ref).await?];
         for r in self.store().service_key_refs(p.id).await? {
-            refs.push(SecretRef::parse(&r)?);
+            refs.push(self.owned_secret_ref(&r).await?);
         }
         // Keyring entries go first: if the keyring is unreachable we keep the
         // ledger row so the entries are not orphaned without a trace.
@@ -467,6 +470,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(p.allowed_hosts, vec!["127.0.0.1:4000"]);
+    }
+
+    #[tokio::test]
+    async fn a_crafted_ledger_cannot_read_send_or_delete_another_applications_keyring_entry() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
+        // Another application's entry in the same keyring, and a ledger pointing at it.
+        let theirs = SecretRef::parse("gh/oauth-token").unwrap();
+        pb.secrets().set(&theirs, "ghp_not_yours").await.unwrap();
+        pb.store()
+            .point_secret_ref_for_test("canvas", "gh/oauth-token")
+            .await
+            .unwrap();
+        let p = pb.platform("canvas").await.unwrap();
+        let e = pb.platform_secret(&p).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(
+            e.message.contains("not one of this ledger's own"),
+            "{}",
+            e.message
+        );
+        let e = pb.remove_platform("canvas", true).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            pb.secrets().get(&theirs).await.unwrap(),
+            "ghp_not_yours",
+            "left alone"
+        );
+        // Another ledger's entry is refused the same way.
+        let other = SecretRef::platform("another-ledger", "canvas");
+        pb.store()
+            .point_secret_ref_for_test("canvas", &other.to_string())
+            .await
+            .unwrap();
+        assert_eq!(pb.platform_secret(&p).await.unwrap_err().kind, ErrorKind::Invalid);
     }
 
     #[tokio::test]

@@ -228,7 +228,7 @@ async fn keep_or_drop_secrets(ctx: &mut Ctx<'_>, found: Vec<(String, String)>) -
             ));
             continue;
         }
-        let r = SecretRef::parse(&platform.secret_ref)?;
+        let r = SecretRef::parse_owned(&platform.secret_ref, ctx.ledger_id())?;
         ctx.secrets().set(&r, &secret).await?;
         ctx.note(format!(
             "stored the consumer secret of {key:?} in the keyring for platform {:?}",

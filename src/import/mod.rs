@@ -571,7 +571,8 @@ impl<'a> Ctx<'a> {
         if let Some(known) = self.secret_cache.get(&p.id) {
             return known.clone();
         }
-        let secret = match SecretRef::parse(&p.secret_ref) {
+        // Only this ledger's own entries: an imported file never reaches another's.
+        let secret = match SecretRef::parse_owned(&p.secret_ref, &self.ledger_id) {
             Ok(r) => self.secrets.get(&r).await.ok(),
             Err(_) => None,
         };

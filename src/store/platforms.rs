@@ -187,6 +187,18 @@ impl Store {
         Ok(())
     }
 
+    /// Point a platform at another keyring reference: what a crafted ledger does
+    /// (tests of the refusal; nothing in Passback writes a reference but its own).
+    #[cfg(test)]
+    pub(crate) async fn point_secret_ref_for_test(&self, platform: &str, secret_ref: &str) -> Result<()> {
+        sqlx::query("UPDATE platforms SET secret_ref = ? WHERE name = ?")
+            .bind(secret_ref)
+            .bind(platform)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Delete a platform and everything under it (contexts, activities, learners,
     /// targets, grades, attempts) in `conn`.
     pub async fn delete_platform(conn: &mut SqliteConnection, platform_id: i64) -> Result<()> {

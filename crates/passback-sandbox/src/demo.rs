@@ -136,7 +136,7 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
     if let Ok(existing) = pb.store().platform_by_name(DEMO_PLATFORM).await {
         // The keyring may be a different one than last time (a throw-away session
         // keyring): put the sandbox's secret back where the ledger's reference points.
-        let secret_ref = SecretRef::parse(&existing.secret_ref)?;
+        let secret_ref = SecretRef::parse_owned(&existing.secret_ref, &pb.store().ledger_id().await?)?;
         pb.secrets()
             .set(&secret_ref, &sandbox.info.consumer_secret)
             .await?;
