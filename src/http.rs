@@ -42,6 +42,27 @@ pub fn build_client(opts: ClientOptions) -> Result<reqwest::Client> {
         .timeout(opts.total_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Passback/", env!("CARGO_PKG_VERSION")))
+        // The environment's proxies (an institution's), but never for a loopback IP:
+        // a request to this computer carries secrets in clear (plain http to a test
+        // LMS) and has no business leaving it.
+        .no_proxy()
+        .proxy(
+            reqwest::Proxy::custom(|url| {
+                if is_loopback_ip(url) {
+                    return None;
+                }
+                let var = |names: &[&str]| {
+                    names
+                        .iter()
+                        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+                };
+                match url.scheme() {
+                    "https" => var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+                    _ => var(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
+                }
+            })
+            .no_proxy(reqwest::NoProxy::from_env()),
+        )
         .build()
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
 }

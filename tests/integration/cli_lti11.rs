@@ -328,3 +328,35 @@ fn usage_errors_for_send_one() {
         .code(1)
         .stderr(predicate::str::contains("nothing to send"));
 }
+
+#[test]
+fn a_request_to_this_computer_never_goes_through_the_environments_proxy() {
+    require_secret_service();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(&ids, "sid-1\n").unwrap();
+    let sb = sandbox(&["--dialect", "moodle", "--sourcedids", ids.to_str().unwrap()]);
+    let l = TempLedger::new();
+    add_platform(&l, &sb);
+    let url = sb.info["lti11_outcome_url"].as_str().unwrap().to_string();
+    // A proxy that does not exist: a request routed through it would fail to connect.
+    l.cmd()
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .args([
+            "send-one",
+            "--platform",
+            "sandbox",
+            "--sourcedid",
+            "sid-1",
+            "--outcome-url",
+            &url,
+        ])
+        .args(["--score", "0.5", "--attempts", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("The LMS confirmed the replaceResult"));
+}
