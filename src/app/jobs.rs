@@ -452,32 +452,13 @@ impl Passback {
                     .await
                     .map(|report| JobEvent::Finished { report }),
                 Work::Import(upload) => match Upload::write(id, upload) {
-                    Ok(staged) => {
-                        let mut sink = ImportSink {
-                            state: state.clone(),
-                            last: None,
-                            issues_kept: 0,
-                        };
-                        let mut opts = upload.options.clone();
-                        opts.display_name = staged.path.file_name().map(|n| n.to_string_lossy().into_owned());
-                        pb.import_file(&staged.path, &opts, &mut sink)
-                            .await
-                            .map(|report| JobEvent::Imported { report })
-                    }
+                    // `staged` lives until the import ends (dropping it removes the file).
+                    Ok(staged) => pb.import_job(&state, &staged.path, &upload.options).await,
                     Err(e) => Err(e),
                 },
                 Work::ImportPath(req) => {
-                    let mut sink = ImportSink {
-                        state: state.clone(),
-                        last: None,
-                        issues_kept: 0,
-                    };
-                    let path = std::path::Path::new(&req.path);
-                    let mut opts = req.options.clone();
-                    opts.display_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                    pb.import_file(path, &opts, &mut sink)
+                    pb.import_job(&state, std::path::Path::new(&req.path), &req.options)
                         .await
-                        .map(|report| JobEvent::Imported { report })
                 }
             };
             state.push(ended.unwrap_or_else(|e| JobEvent::Error {
@@ -487,6 +468,26 @@ impl Passback {
             pb.jobs().ended(id);
         });
         Ok(JobStarted { job_id: id })
+    }
+
+    /// Import the file at `path` for a job, reporting to it; the report shows the
+    /// file's own name.
+    async fn import_job(
+        &self,
+        state: &Arc<JobState>,
+        path: &std::path::Path,
+        options: &ImportOptions,
+    ) -> Result<JobEvent> {
+        let mut sink = ImportSink {
+            state: state.clone(),
+            last: None,
+            issues_kept: 0,
+        };
+        let mut opts = options.clone();
+        opts.display_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        self.import_file(path, &opts, &mut sink)
+            .await
+            .map(|report| JobEvent::Imported { report })
     }
 
     /// Ask a job to stop: what is in flight finishes (and is journaled), nothing
@@ -615,6 +616,11 @@ mod import_tests {
 
     async fn run(pb: &Passback, upload: ImportUpload) -> Vec<JobEvent> {
         let started = pb.start_import(upload).await.unwrap();
+        events(pb, started).await
+    }
+
+    /// Every event of a job, until it ends.
+    async fn events(pb: &Passback, started: JobStarted) -> Vec<JobEvent> {
         let mut seen = Vec::new();
         pb.watch_job(
             &JobQuery {
@@ -650,19 +656,7 @@ mod import_tests {
             })
             .await
             .unwrap();
-        let mut seen = Vec::new();
-        pb.watch_job(
-            &JobQuery {
-                job_id: started.job_id,
-                after: 0,
-            },
-            |e| {
-                seen.push(e.clone());
-                Flow::Continue
-            },
-        )
-        .await
-        .unwrap();
+        let seen = events(&pb, started).await;
         let Some(JobEvent::Imported { report }) = seen.last() else {
             panic!("an import ends with its report: {seen:?}");
         };

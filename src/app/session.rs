@@ -224,18 +224,13 @@ impl Session {
         {
             return cur.overview().await;
         }
-        let peek = Passback::open_read_only(&path).await;
-        let pb = match peek {
-            Ok(ro) => {
-                let id = ro.store().ledger_id().await?;
-                if self.trust.contains(&path, &id)? {
-                    ro.store().close().await;
-                    Passback::open(&path, self.secrets.clone()).await?
-                } else {
-                    ro
-                }
-            }
-            Err(e) => return Err(e),
+        let ro = Passback::open_read_only(&path).await?;
+        let id = ro.store().ledger_id().await?;
+        let pb = if self.trust.contains(&path, &id)? {
+            ro.store().close().await;
+            Passback::open(&path, self.secrets.clone()).await?
+        } else {
+            ro
         };
         let overview = pb.overview().await?;
         self.replace(pb)?;

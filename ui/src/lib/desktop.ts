@@ -6,22 +6,13 @@ import { isTauri } from '@tauri-apps/api/core';
 
 export const desktop = isTauri();
 
-/** Ask for a ledger file with the native dialog (desktop only); null if cancelled. */
-export async function pickLedgerFile(title: string): Promise<string | null> {
+/**
+ * Ask for one file with the native dialog (desktop only), optionally of some
+ * extensions; its path, or null if cancelled.
+ */
+export async function pickFile(title: string, filter?: { name: string; extensions: string[] }): Promise<string | null> {
   const { open } = await import('@tauri-apps/plugin-dialog');
-  const chosen = await open({
-    title,
-    multiple: false,
-    directory: false,
-    filters: [{ name: 'Passback ledger', extensions: ['sqlite', 'db', 'sqlite3'] }],
-  });
-  return typeof chosen === 'string' ? chosen : null;
-}
-
-/** Ask for a file to import with the native dialog (desktop only); null if cancelled. */
-export async function pickImportFile(title: string): Promise<string | null> {
-  const { open } = await import('@tauri-apps/plugin-dialog');
-  const chosen = await open({ title, multiple: false, directory: false });
+  const chosen = await open({ title, multiple: false, directory: false, filters: filter ? [filter] : undefined });
   return typeof chosen === 'string' ? chosen : null;
 }
 
