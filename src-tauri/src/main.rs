@@ -2,12 +2,12 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    // On Linux the window is painted without GPU compositing unless PASSBACK_GPU=1: a
-    // page of tables and forms needs none, and WebKitGTK's compositor keeps a GL stack
-    // and its buffers in the web process (about 80 MB under Xvfb, see BENCHMARKS.md).
-    // A user's own WEBKIT_DISABLE_COMPOSITING_MODE wins.
+    // PASSBACK_GPU=0 paints the window without WebKitGTK's GPU compositor: about 80 MB
+    // less in the web process (BENCHMARKS.md). Not the default: under load the real-
+    // window test lost its WebKit connection during a send twice with it, never
+    // without. A user's own WEBKIT_DISABLE_COMPOSITING_MODE wins.
     #[cfg(target_os = "linux")]
-    if std::env::var_os("PASSBACK_GPU").is_none_or(|v| v != "1")
+    if std::env::var_os("PASSBACK_GPU").is_some_and(|v| v == "0")
         && std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none()
     {
         // SAFETY: the first statement of main, before any thread exists: nothing can
