@@ -425,6 +425,110 @@ pub(crate) mod test_server {
         format!("http://{addr}")
     }
 
+    /// A TLS server on loopback whose certificate no one trusts (self-signed, made
+    /// fresh by the `openssl` command), killed when dropped. Its `url` is
+    /// `https://127.0.0.1:PORT`.
+    pub struct UntrustedTls {
+        pub url: String,
+        child: std::process::Child,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for UntrustedTls {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    pub fn untrusted_tls() -> UntrustedTls {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-days",
+                "1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl command (Debian package openssl) runs");
+        assert!(made.success(), "openssl made a self-signed certificate");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-www", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "openssl s_server listens");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        UntrustedTls {
+            url: format!("https://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// A server that records whether anyone connected (the target of a redirect that
+    /// must not be followed). Returns its `http://127.0.0.1:PORT` and the flag.
+    pub fn witness() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = seen.clone();
+        std::thread::spawn(move || {
+            if listener.accept().is_ok() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    /// A server that answers only after 3 s, and client options that give up after
+    /// 300 ms: an answer that does not come in time.
+    pub fn too_late() -> (String, super::ClientOptions) {
+        let base = serve(vec![Box::new(|_| {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            String::new()
+        })]);
+        let opts = super::ClientOptions {
+            connect_timeout: std::time::Duration::from_secs(2),
+            total_timeout: std::time::Duration::from_millis(300),
+        };
+        (base, opts)
+    }
+
     /// A whole HTTP/1.1 response (`Connection: close`).
     pub fn response(status_line: &str, headers: &[(&str, &str)], body: &str) -> String {
         let mut s = format!(

@@ -52,6 +52,20 @@ impl SecretRef {
         }
     }
 
+    /// The reference for one capture of an LTIAAS service key: every capture gets its
+    /// own keyring account, so two captures racing never overwrite each other's key;
+    /// the ledger's newest-wins row decides which one is used, the other is deleted.
+    pub fn service_key_capture(
+        ledger_id: &str,
+        platform_name: &str,
+        context_id: &str,
+        resource_link_id: &str,
+    ) -> Self {
+        let mut r = Self::service_key(ledger_id, platform_name, context_id, resource_link_id);
+        r.account.push_str(&format!("/{}", uuid::Uuid::new_v4().simple()));
+        r
+    }
+
     /// Parse a reference a ledger holds, accepting only what this ledger itself writes:
     /// service `passback` and an account under `ledger-<ledger_id>/` in the platform
     /// or service-key shape. A crafted ledger can otherwise point a platform at another
@@ -63,9 +77,9 @@ impl SecretRef {
         let shape_ok = r.account.strip_prefix(&own).is_some_and(|rest| {
             rest.strip_prefix("platform/")
                 .is_some_and(|n| !n.is_empty() && !n.contains('/'))
-                || rest
-                    .strip_prefix("service-key/")
-                    .is_some_and(|k| k.split('/').count() == 3)
+                || rest.strip_prefix("service-key/").is_some_and(|k| {
+                    matches!(k.split('/').count(), 3 | 4) && !k.split('/').any(str::is_empty)
+                })
         });
         if r.service != SERVICE || !shape_ok {
             return Err(Error::invalid(format!(
@@ -85,6 +99,102 @@ impl SecretRef {
             service: service.into(),
             account: account.into(),
         })
+    }
+}
+
+/// A secret together with the hosts it may be sent to (or signed for), as stored in
+/// the keyring: the binding lives beside the secret, out of the ledger's reach, so a
+/// ledger that names this entry (even one copied with this ledger's id) cannot send
+/// it anywhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BoundSecret {
+    pub secret: String,
+    /// `host` or `host:port`, lower case. Empty for an entry stored by a Passback
+    /// older than host binding: such an entry is never sent anywhere.
+    pub hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for BoundSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundSecret")
+            .field("secret", &"[redacted]")
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
+/// The keyring value's shape: `{"passback":1,"hosts":[...],"secret":"..."}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    passback: u32,
+    hosts: Vec<String>,
+    secret: String,
+}
+
+const ENVELOPE_VERSION: u32 = 1;
+
+impl BoundSecret {
+    fn to_stored(&self) -> String {
+        serde_json::to_string(&Envelope {
+            passback: ENVELOPE_VERSION,
+            hosts: self.hosts.clone(),
+            secret: self.secret.clone(),
+        })
+        .expect("a string and a list of strings always serialize")
+    }
+
+    fn from_stored(value: String) -> Self {
+        match serde_json::from_str::<Envelope>(&value) {
+            Ok(e) if e.passback == ENVELOPE_VERSION && !e.secret.is_empty() => Self {
+                secret: e.secret,
+                hosts: e.hosts,
+            },
+            // Stored before host binding (a bare secret): usable only locally.
+            _ => Self {
+                secret: value,
+                hosts: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether this secret may go to (or be signed for) `host` (`host` or `host:port`).
+    pub fn allows(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// The secret, for use with `host` only: refused (never sent) when the keyring
+    /// entry was not stored for that host.
+    pub fn for_host(&self, host: &str, what: &SecretRef) -> Result<&str> {
+        if self.allows(host) {
+            return Ok(&self.secret);
+        }
+        Err(self.refusal(host, what))
+    }
+
+    /// Why this secret does not go to `host`.
+    pub fn refusal(&self, host: &str, what: &SecretRef) -> Error {
+        if self.hosts.is_empty() {
+            Error::new(
+                ErrorKind::SecretMissing,
+                format!(
+                    "the keyring entry {what} was stored by an older Passback without the hosts it may be sent to, \
+                     so Passback will not send it anywhere. Store the secret again (Settings → Platforms → Edit, or \
+                     `passback platform secret set NAME` with the secret on stdin; for a service key, capture a launch \
+                     again)."
+                ),
+            )
+        } else {
+            Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "the keyring entry {what} was stored for {} only, and the ledger now wants it used with {host}: \
+                     refusing. If the LMS really moved, enter the secret again for the new host (Settings → \
+                     Platforms → Edit); if you did not change the platform, the ledger may have been edited by \
+                     someone else.",
+                    self.hosts.join(", ")
+                ),
+            )
+        }
     }
 }
 
@@ -229,8 +339,8 @@ impl Secrets {
         };
         let value = uuid::Uuid::new_v4().to_string();
         let r: Result<()> = async {
-            self.set(&probe, &value).await?;
-            let back = self.get(&probe).await?;
+            self.set_raw(&probe, &value).await?;
+            let back = self.get_raw(&probe).await?;
             self.delete(&probe).await?;
             if back != value {
                 return Err(Error::keyring(
@@ -276,23 +386,52 @@ impl Secrets {
         }
     }
 
-    pub async fn set(&self, r: &SecretRef, secret: &str) -> Result<()> {
+    /// Store `secret` under `r`, bound to `hosts` (`host` or `host:port`): Passback
+    /// sends it to, or signs for, those hosts only.
+    pub async fn set_bound(&self, r: &SecretRef, secret: &str, hosts: &[String]) -> Result<()> {
         if secret.is_empty() {
             return Err(Error::invalid("refusing to store an empty secret"));
         }
-        let secret = secret.to_string();
-        self.with_entry(r, move |e| e.set_password(&secret)).await
+        if hosts.is_empty() {
+            return Err(Error::internal(
+                "a secret must be stored with the hosts it may be sent to",
+            ));
+        }
+        let value = BoundSecret {
+            secret: secret.to_string(),
+            hosts: hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+        }
+        .to_stored();
+        self.set_raw(r, &value).await
     }
 
-    pub async fn get(&self, r: &SecretRef) -> Result<String> {
+    /// The secret stored under `r` with the hosts it is bound to.
+    pub async fn get_bound(&self, r: &SecretRef) -> Result<BoundSecret> {
+        Ok(BoundSecret::from_stored(self.get_raw(r).await?))
+    }
+
+    /// The keyring value as stored (a [`BoundSecret`]'s envelope, or an older bare
+    /// secret): for probes, restores and tests, never for sending.
+    pub async fn set_raw(&self, r: &SecretRef, value: &str) -> Result<()> {
+        if value.is_empty() {
+            return Err(Error::invalid("refusing to store an empty secret"));
+        }
+        let value = value.to_string();
+        self.with_entry(r, move |e| e.set_password(&value)).await
+    }
+
+    /// See [`Secrets::set_raw`].
+    pub async fn get_raw(&self, r: &SecretRef) -> Result<String> {
         self.with_entry(r, |e| e.get_password()).await
     }
 
-    /// Delete an entry; deleting one that is already gone is not an error.
-    pub async fn delete(&self, r: &SecretRef) -> Result<()> {
+    /// Delete an entry; deleting one that is already gone is not an error. Says
+    /// whether there was an entry to delete.
+    pub async fn delete(&self, r: &SecretRef) -> Result<bool> {
         self.with_entry(r, |e| match e.delete_credential() {
-            Err(keyring_core::Error::NoEntry) => Ok(()),
-            other => other,
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(other) => Err(other),
         })
         .await
     }
@@ -333,21 +472,25 @@ mod tests {
     async fn in_memory_round_trip_across_entries() {
         let s = Secrets::in_memory();
         let r = SecretRef::platform("l1", "demo");
-        s.set(&r, "shh").await.unwrap();
-        assert_eq!(s.get(&r).await.unwrap(), "shh");
-        s.set(&r, "shh2").await.unwrap();
-        assert_eq!(s.get(&r).await.unwrap(), "shh2");
+        let hosts = ["lms.example.edu".to_string()];
+        s.set_bound(&r, "shh", &hosts).await.unwrap();
+        assert_eq!(s.get_bound(&r).await.unwrap().secret, "shh");
+        s.set_bound(&r, "shh2", &hosts).await.unwrap();
+        assert_eq!(s.get_bound(&r).await.unwrap().secret, "shh2");
         s.delete(&r).await.unwrap();
-        let e = s.get(&r).await.unwrap_err();
+        let e = s.get_bound(&r).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::SecretMissing);
-        // deleting twice is fine
-        s.delete(&r).await.unwrap();
+        // deleting twice is fine, and says there was nothing left
+        assert!(!s.delete(&r).await.unwrap());
     }
 
     #[tokio::test]
     async fn unavailable_keyring_refuses_clearly() {
         let s = Secrets::unavailable("no session bus");
-        let e = s.set(&SecretRef::platform("l", "p"), "x").await.unwrap_err();
+        let e = s
+            .set_bound(&SecretRef::platform("l", "p"), "x", &["h".into()])
+            .await
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Keyring);
         assert!(e.message.contains("no session bus"));
         assert!(e.message.contains("never") || e.message.contains("will not"));
@@ -366,6 +509,7 @@ mod tests {
         for own in [
             SecretRef::platform(id, "canvas").to_string(),
             SecretRef::service_key(id, "tool", "c/1", "rl%2").to_string(),
+            SecretRef::service_key_capture(id, "tool", "c/1", "rl%2").to_string(),
         ] {
             assert_eq!(SecretRef::parse_owned(&own, id).unwrap().to_string(), own);
         }
@@ -377,6 +521,8 @@ mod tests {
             "passback/ledger-7d20cabb/platform/a/b",
             "passback/ledger-7d20cabb/doctor-probe",
             "passback/ledger-7d20cabb/service-key/x",
+            "passback/ledger-7d20cabb/service-key/p/c/r/k/extra",
+            "passback/ledger-7d20cabb/service-key/p//r",
             "Passback/ledger-7d20cabb/platform/canvas",
             "passback/ledger-7d20cabbX/platform/canvas",
         ] {
@@ -398,9 +544,59 @@ mod tests {
     #[tokio::test]
     async fn empty_secret_is_refused() {
         let e = Secrets::in_memory()
-            .set(&SecretRef::platform("l", "p"), "")
+            .set_bound(&SecretRef::platform("l", "p"), "", &["h".into()])
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_bound_to_the_hosts_it_was_stored_for() {
+        let s = Secrets::in_memory();
+        let r = SecretRef::platform("l1", "canvas");
+        s.set_bound(
+            &r,
+            "s3cret",
+            &["Canvas.Example.edu".into(), "127.0.0.1:4000".into()],
+        )
+        .await
+        .unwrap();
+        let b = s.get_bound(&r).await.unwrap();
+        assert_eq!(b.hosts, vec!["canvas.example.edu", "127.0.0.1:4000"]);
+        assert_eq!(b.for_host("canvas.example.edu", &r).unwrap(), "s3cret");
+        assert_eq!(b.for_host("127.0.0.1:4000", &r).unwrap(), "s3cret");
+        for elsewhere in [
+            "evil.example",
+            "127.0.0.1:4001",
+            "canvas.example.edu.evil.example",
+            "",
+        ] {
+            let e = b.for_host(elsewhere, &r).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{elsewhere}");
+            assert!(e.message.contains("canvas.example.edu"), "{}", e.message);
+        }
+        // The secret itself is never in a Debug rendering.
+        assert!(!format!("{b:?}").contains("s3cret"));
+        // A value stored before binding (a bare secret) goes nowhere, with what to do.
+        s.set_raw(&r, "legacy-secret").await.unwrap();
+        let legacy = s.get_bound(&r).await.unwrap();
+        assert_eq!(legacy.secret, "legacy-secret");
+        let e = legacy.for_host("canvas.example.edu", &r).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SecretMissing);
+        assert!(e.message.contains("Store the secret again"), "{}", e.message);
+        // Binding to no host at all is a bug, not a policy.
+        assert_eq!(
+            s.set_bound(&r, "x", &[]).await.unwrap_err().kind,
+            ErrorKind::Internal
+        );
+    }
+
+    #[test]
+    fn every_capture_of_a_service_key_has_its_own_account() {
+        let a = SecretRef::service_key_capture("l", "p", "c", "r");
+        let b = SecretRef::service_key_capture("l", "p", "c", "r");
+        assert_ne!(a, b);
+        let slot = SecretRef::service_key("l", "p", "c", "r");
+        assert!(a.account.starts_with(&format!("{}/", slot.account)));
     }
 }

@@ -53,13 +53,47 @@ pub struct ErrorShape {
     pub message: String,
 }
 
+/// A command's arguments, checked at the boundary: an object of named arguments
+/// (`null` for none) of the right types, with no name the command does not know —
+/// a window, a page or a script that sends anything else gets `invalid` and
+/// nothing runs.
 pub(crate) fn parse_args<A: DeserializeOwned>(command: &str, args: Value) -> Result<A> {
-    let args = if args.is_null() {
-        Value::Object(Default::default())
-    } else {
-        args
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(_) => args,
+        other => {
+            let got = match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                _ => "a list",
+            };
+            return Err(Error::invalid(format!(
+                "bad arguments for {command}: expected named arguments (an object), got {got}"
+            )));
+        }
     };
-    serde_json::from_value(args).map_err(|e| Error::invalid(format!("bad arguments for {command}: {e}")))
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let parsed: std::result::Result<A, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(args, &mut note));
+    let a = parsed.map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        Error::invalid(if at == "." {
+            format!("bad arguments for {command}: {inner}")
+        } else {
+            format!("bad arguments for {command}: {at}: {inner}")
+        })
+    })?;
+    if !unknown.is_empty() {
+        return Err(Error::invalid(format!(
+            "bad arguments for {command}: {} {} not an argument of this command; nothing was done",
+            unknown.join(", "),
+            if unknown.len() == 1 { "is" } else { "are" }
+        )));
+    }
+    Ok(a)
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: T) -> Result<Value> {
@@ -280,6 +314,65 @@ mod tests {
                 got.unwrap();
             }
         }
+    }
+
+    #[tokio::test]
+    async fn every_command_checks_its_arguments_before_anything_runs() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        for name in COMMANDS {
+            for (args, why) in [
+                (
+                    serde_json::json!({ "surprise": 1 }),
+                    "surprise is not an argument",
+                ),
+                (serde_json::json!([]), "got a list"),
+                (serde_json::json!("overview"), "got a string"),
+                (serde_json::json!(7), "got a number"),
+            ] {
+                let e = dispatch(&pb, name, args.clone()).await.unwrap_err();
+                assert_eq!(e.kind, ErrorKind::Invalid, "{name} {args}: {}", e.message);
+                // A command with a required argument may name that one first.
+                assert!(
+                    e.message.contains(why) || e.message.contains("missing field"),
+                    "{name} {args}: {}",
+                    e.message
+                );
+            }
+        }
+        // Wrong types and nested names are refused with where they are.
+        for (name, args, why) in [
+            (
+                "grades_page",
+                serde_json::json!({ "limit": "ten" }),
+                "limit: invalid type",
+            ),
+            (
+                "grades_page",
+                serde_json::json!({ "filter": { "status": ["nope"] } }),
+                "filter",
+            ),
+            (
+                "remove_platform",
+                serde_json::json!({ "name": "x", "force": "yes" }),
+                "force: invalid type",
+            ),
+            ("cancel_job", serde_json::json!({ "job_id": -1 }), "job_id"),
+            (
+                "start_sync",
+                serde_json::json!({ "filter": { "grades": [1] }, "sql": "DROP TABLE grades" }),
+                "sql is not",
+            ),
+        ] {
+            let e = dispatch(&pb, name, args.clone()).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{name} {args}: {}", e.message);
+            assert!(e.message.contains(why), "{name} {args}: {}", e.message);
+        }
+        // Nothing ran: no job started, no platform appeared.
+        assert!(pb.list_platforms().await.unwrap().is_empty());
+        let e = dispatch(&pb, "job_events", serde_json::json!({ "job_id": 1, "after": 0 }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.message);
     }
 
     #[test]

@@ -27,11 +27,25 @@ impl Passback {
                 "platform {platform:?} is an LTIAAS platform; LTI 1.1 outcomes need an lti11 platform"
             )));
         }
+        let (secret_ref, bound) = self.platform_secret(&p).await?;
+        // Signing is allowed only for hosts the ledger lists AND the keyring entry was
+        // stored for: a ledger edited to add a host cannot have the secret sign for it.
+        // `check_target` then checks every outcome URL against these, at each send.
+        let allowed_hosts: Vec<String> = p
+            .allowed_hosts
+            .iter()
+            .filter(|h| bound.allows(h))
+            .cloned()
+            .collect();
+        if allowed_hosts.is_empty() {
+            let wanted = p.allowed_hosts.join(", ");
+            return Err(bound.refusal(&wanted, &secret_ref));
+        }
         Ok(Lti11Credentials {
             consumer_key: p.consumer_key.clone().unwrap_or_default(),
-            consumer_secret: self.platform_secret(&p).await?,
+            consumer_secret: bound.secret,
             method: SignatureMethod::HmacSha1,
-            allowed_hosts: p.allowed_hosts.clone(),
+            allowed_hosts,
             allow_http: p.allow_http,
         })
     }

@@ -279,7 +279,10 @@ impl Passback {
             Error::internal(format!("LTIAAS platform {name:?} has no base URL in the ledger"))
         })?;
         let client = LtiaasClient::new(&base, opts)?;
-        let api_key = self.platform_secret(&platform).await?;
+        // The API key goes only to the host it was stored for, whatever the ledger says now.
+        let host = client.host().to_string();
+        let (secret_ref, bound) = self.platform_secret(&platform).await?;
+        let api_key = bound.for_host(&host, &secret_ref)?.to_string();
         Ok(LtiaasConnection {
             platform,
             client,
@@ -339,20 +342,10 @@ impl Passback {
                 return Ok(report);
             }
         };
-        if let Some((secret_ref, key)) = &plan.store_key {
-            // Keyring first, ledger second: the ledger never points at a key that is not there.
-            self.secrets().set(secret_ref, key).await?;
-        }
-        let mut batch = self.intake().begin_batch(None).await?;
-        batch
-            .push(RowFacts {
-                line: 1,
-                facts: plan.facts,
-            })
+        let (launch, warnings) = self
+            .record_capture(&conn.platform, conn.client.host(), plan)
             .await?;
-        batch.commit().await?;
-        report.warnings = plan.warnings;
-        let launch = plan.launch;
+        report.warnings = warnings;
         match launch.service_key {
             KeyChange::Missing => {
                 report.error_class = Some(ErrorClass::Permanent);
@@ -387,6 +380,60 @@ impl Passback {
         );
         report.launch = Some(launch);
         Ok(report)
+    }
+
+    /// Record a planned capture: its service key in the keyring under the capture's
+    /// own account (bound to `host`, the LTIAAS host it was read from), then its facts
+    /// in the ledger, where the newest capture wins; afterwards the entry nothing names
+    /// any more is deleted — the one this capture displaced, or its own when a newer
+    /// capture was recorded meanwhile (then the launch says so).
+    pub(crate) async fn record_capture(
+        &self,
+        platform: &Platform,
+        host: &str,
+        plan: idtoken::IdTokenPlan,
+    ) -> Result<(CapturedLaunch, Vec<String>)> {
+        if let Some((secret_ref, key)) = &plan.store_key {
+            // Keyring first, ledger second: the ledger never points at a key that is not there.
+            self.secrets()
+                .set_bound(secret_ref, key, &[host.to_string()])
+                .await?;
+        }
+        let written: Vec<_> = plan.store_key.iter().map(|(r, _)| r.clone()).collect();
+        let committed = async {
+            let mut batch = self.intake().begin_batch(None).await?;
+            batch
+                .push(RowFacts {
+                    line: 1,
+                    facts: plan.facts,
+                })
+                .await?;
+            batch.commit_returning_unused_keys().await
+        }
+        .await;
+        let unused = match committed {
+            Ok((_, unused)) => unused,
+            Err(e) => {
+                crate::import::forget_keys(self.secrets(), &written).await;
+                return Err(e);
+            }
+        };
+        let mut unused_refs = Vec::new();
+        for r in &unused {
+            unused_refs.push(self.owned_secret_ref(r).await?);
+        }
+        crate::import::forget_keys(self.secrets(), &unused_refs).await;
+        let mut launch = plan.launch;
+        if written.iter().any(|w| unused_refs.contains(w)) {
+            // Another capture, newer than this one, was recorded meanwhile: it stays.
+            launch.service_key = KeyChange::KeptNewer;
+            launch.service_key_ref = self
+                .store()
+                .service_key(platform.id, &launch.context_id, &launch.resource_link_id)
+                .await?
+                .map(|k| k.secret_ref);
+        }
+        Ok((launch, plan.warnings))
     }
 
     /// Every stored service key (optionally of one platform) with its age.
@@ -436,11 +483,10 @@ impl Passback {
                     conn.platform.name, conn.platform.name
                 ))
             })?;
-        let key = self
-            .secrets()
-            .get(&self.owned_secret_ref(&rec.secret_ref).await?)
-            .await?;
-        let auth = LtiaasAuth::service_key(&conn.api_key, &key)?;
+        let key_ref = self.owned_secret_ref(&rec.secret_ref).await?;
+        let bound = self.secrets().get_bound(&key_ref).await?;
+        let key = bound.for_host(conn.client.host(), &key_ref)?;
+        let auth = LtiaasAuth::service_key(&conn.api_key, key)?;
         Ok((rec, auth))
     }
 
@@ -862,5 +908,221 @@ pub fn describe_result(r: Option<&ResultScore>) -> String {
             format!("{s}{max}{ts}")
         }
         None => "no grade".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::lti11::client::OutcomeOp;
+    use crate::ltiaas::client::IdToken;
+    use crate::model::{NewLti11Platform, NewLtiaasPlatform};
+    use crate::secrets::SecretRef;
+    use crate::store::Store;
+
+    fn token(service_key: &str) -> IdToken {
+        serde_json::from_value(serde_json::json!({
+            "user": { "id": "u1", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"] },
+            "platform": { "id": "lms-1" },
+            "launch": { "context": { "id": "c1" }, "resourceLink": { "id": "r1" } },
+            "services": { "assignmentAndGrades": { "available": true }, "serviceKey": service_key }
+        }))
+        .unwrap()
+    }
+
+    /// A loopback port that records whether anything connected to it.
+    async fn listener() -> (u16, tokio::task::JoinHandle<bool>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = tokio::spawn(async move {
+            tokio::time::timeout(std::time::Duration::from_millis(300), l.accept())
+                .await
+                .is_ok()
+        });
+        (port, seen)
+    }
+
+    /// What a crafted ledger does: change a platform's row behind the app's back.
+    async fn craft(
+        pb: &Passback,
+        id: i64,
+        consumer_key: Option<&str>,
+        base_url: Option<&str>,
+        hosts: &[&str],
+    ) {
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let mut tx = pb.store().begin().await.unwrap();
+        Store::update_platform(&mut tx, id, consumer_key, base_url, false, &hosts)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn racing_captures_never_leave_an_older_key_behind_the_newest_record() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let p = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "aas".into(),
+                    base_url: "https://x.ltiaas.com".into(),
+                },
+                "api-key",
+            )
+            .await
+            .unwrap();
+        let ledger = pb.store().ledger_id().await.unwrap();
+        let plan = |key: &str, at: &str| {
+            idtoken::plan(&p, &ledger, &token(key), None, at, IDTOKEN_SOURCE, true)
+                .unwrap_or_else(|_| panic!("the token names its context and resource link"))
+        };
+        // Two captures planned before either was recorded (each saw no key); the newer
+        // one is recorded first, the older one after it — the race of the review.
+        let older = plan("SK-older", "2026-01-01T00:00:01.000Z");
+        let newer = plan("SK-newer", "2026-01-01T00:00:02.000Z");
+        let older_ref = older.store_key.as_ref().unwrap().0.clone();
+        let newer_ref = newer.store_key.as_ref().unwrap().0.clone();
+        assert_ne!(older_ref, newer_ref, "each capture has its own keyring entry");
+        let (n, _) = pb.record_capture(&p, "x.ltiaas.com", newer).await.unwrap();
+        assert_eq!(n.service_key, KeyChange::New);
+        let (o, _) = pb.record_capture(&p, "x.ltiaas.com", older).await.unwrap();
+        assert_eq!(
+            o.service_key,
+            KeyChange::KeptNewer,
+            "the late, older capture says it lost"
+        );
+        assert_eq!(o.service_key_ref.as_deref(), Some(newer_ref.to_string().as_str()));
+
+        let rec = pb.store().service_key(p.id, "c1", "r1").await.unwrap().unwrap();
+        assert_eq!(rec.captured_at, "2026-01-01T00:00:02.000Z");
+        let in_use = pb
+            .secrets()
+            .get_bound(&SecretRef::parse(&rec.secret_ref).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            in_use.secret, "SK-newer",
+            "the ledger's newest row has the newest key"
+        );
+        assert_eq!(in_use.hosts, vec!["x.ltiaas.com"]);
+        assert_eq!(
+            pb.secrets().get_bound(&older_ref).await.unwrap_err().kind,
+            ErrorKind::SecretMissing,
+            "the losing capture's entry is deleted"
+        );
+        // A newest capture displaces the recorded one, whose entry goes.
+        let newest = plan("SK-newest", "2026-01-01T00:00:03.000Z");
+        let (w, _) = pb.record_capture(&p, "x.ltiaas.com", newest).await.unwrap();
+        assert_eq!(w.service_key, KeyChange::New, "planned without a previous key");
+        assert_eq!(
+            pb.secrets().get_bound(&newer_ref).await.unwrap_err().kind,
+            ErrorKind::SecretMissing
+        );
+        let rec = pb.store().service_key(p.id, "c1", "r1").await.unwrap().unwrap();
+        let key = pb
+            .secrets()
+            .get_bound(&SecretRef::parse(&rec.secret_ref).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(key.secret, "SK-newest");
+        // Removing the platform finds every entry through the ledger.
+        let removed = pb.remove_platform("aas", true).await.unwrap();
+        assert_eq!(
+            removed.keyring_entries, 2,
+            "the API key and the key in use: {removed:?}"
+        );
+        assert_eq!(
+            pb.secrets()
+                .get_bound(&SecretRef::parse(&rec.secret_ref).unwrap())
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::SecretMissing
+        );
+    }
+
+    #[tokio::test]
+    async fn an_api_key_goes_only_to_the_host_it_was_stored_for_whatever_the_ledger_says() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let (real, _) = listener().await;
+        let p = pb
+            .add_ltiaas_platform(
+                NewLtiaasPlatform {
+                    name: "aas".into(),
+                    base_url: format!("http://127.0.0.1:{real}"),
+                },
+                "the-api-key",
+            )
+            .await
+            .unwrap();
+        // A crafted ledger (same ledger id, same platform) now points somewhere else.
+        let (evil, seen) = listener().await;
+        let evil_base = format!("http://127.0.0.1:{evil}");
+        craft(&pb, p.id, None, Some(&evil_base), &[&format!("127.0.0.1:{evil}")]).await;
+        let e = pb
+            .ltiaas_capture_idtoken("aas", "an-ltik", ClientOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("stored for 127.0.0.1:{real} only")),
+            "{}",
+            e.message
+        );
+        assert!(!seen.await.unwrap(), "nothing connected to the crafted host");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_secret_signs_only_for_hosts_it_was_stored_for() {
+        let pb = Passback::open_in_memory().await.unwrap();
+        let (real, _) = listener().await;
+        let p = pb
+            .add_lti11_platform(
+                NewLti11Platform {
+                    name: "lms".into(),
+                    consumer_key: "ck".into(),
+                    allowed_hosts: vec![format!("127.0.0.1:{real}")],
+                    allow_http: false,
+                },
+                "the-consumer-secret",
+            )
+            .await
+            .unwrap();
+        let (evil, seen) = listener().await;
+        let real_host = format!("127.0.0.1:{real}");
+        let evil_host = format!("127.0.0.1:{evil}");
+        craft(&pb, p.id, Some("ck"), None, &[&real_host, &evil_host]).await;
+        let one = super::super::lti11::OneOutcome {
+            platform: "lms".into(),
+            sourcedid: "s1".into(),
+            outcome_url: format!("http://{evil_host}/outcomes"),
+        };
+        let e = pb
+            .send_one(
+                &one,
+                &OutcomeOp::Read,
+                RetryPolicy::default(),
+                ClientOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            e.message.contains("not one of this platform's allowed hosts"),
+            "{}",
+            e.message
+        );
+        assert!(
+            !seen.await.unwrap(),
+            "nothing was signed for, or sent to, the crafted host"
+        );
+        // With only the crafted host left, the secret is not usable at all.
+        craft(&pb, p.id, Some("ck"), None, &[&evil_host]).await;
+        let e = pb.lti11_credentials("lms").await.unwrap_err();
+        assert!(
+            e.message.contains(&format!("stored for {real_host} only")),
+            "{}",
+            e.message
+        );
     }
 }

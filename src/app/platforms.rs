@@ -3,7 +3,7 @@
 use super::Passback;
 use crate::error::{Error, Result};
 use crate::model::{NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
-use crate::secrets::SecretRef;
+use crate::secrets::{BoundSecret, SecretRef};
 use crate::store::{PlatformInsert, Store};
 
 /// Which platform to remove; `force` confirms removing one that has grades.
@@ -21,6 +21,7 @@ pub struct RemovedPlatform {
     pub name: String,
     pub contexts: i64,
     pub grades: i64,
+    /// Keyring entries found and deleted.
     pub keyring_entries: usize,
 }
 
@@ -186,6 +187,21 @@ impl Passback {
         };
         // Resolved before the transaction: it reads the ledger id.
         let secret_ref = self.owned_secret_ref(&p.secret_ref).await?;
+        if f.secret.is_empty() {
+            // The stored secret keeps its binding: it follows the platform only to hosts
+            // it was stored for. A new host needs the secret typed again for it.
+            let bound = self.secrets.get_bound(&secret_ref).await?;
+            if let Some(new) = hosts.iter().find(|h| !bound.allows(h)) {
+                return Err(Error::invalid(format!(
+                    "{new} is a new host for this platform's {}: enter it again so Passback knows it may go \
+                     there (a secret is only ever sent to, or signed for, the hosts it was stored for)",
+                    match p.kind {
+                        PlatformKind::Lti11 => "consumer secret",
+                        PlatformKind::Ltiaas => "API key",
+                    }
+                )));
+            }
+        }
         let mut tx = self.store().begin().await?;
         Store::update_platform(
             &mut tx,
@@ -199,16 +215,37 @@ impl Passback {
         if f.secret.is_empty() {
             tx.commit().await?;
         } else {
-            let old = self.secrets.get(&secret_ref).await.ok();
-            self.secrets.set(&secret_ref, &f.secret).await?;
+            let old = self.secrets.get_raw(&secret_ref).await.ok();
+            self.secrets.set_bound(&secret_ref, &f.secret, &hosts).await?;
             if let Err(e) = tx.commit().await {
                 if let Some(old) = old {
-                    let _ = self.secrets.set(&secret_ref, &old).await;
+                    let _ = self.secrets.set_raw(&secret_ref, &old).await;
                 }
                 return Err(e.into());
             }
         }
         self.store().platform_by_name(&p.name).await
+    }
+
+    /// Store a platform's secret again (a new keyring, or an entry stored before
+    /// secrets were bound to hosts), bound to the hosts the platform lists now.
+    pub async fn set_platform_secret(&self, name: &str, secret: &str) -> Result<Platform> {
+        if secret.is_empty() {
+            return Err(Error::invalid(
+                "the secret is empty: pipe it on stdin or name an environment variable with --secret-env",
+            ));
+        }
+        let p = self.store().platform_by_name(name).await?;
+        self.edit_platform(PlatformForm {
+            kind: Some(p.kind),
+            name: p.name,
+            consumer_key: p.consumer_key.unwrap_or_default(),
+            base_url: p.base_url.unwrap_or_default(),
+            allowed_hosts: p.allowed_hosts,
+            allow_http: p.allow_http,
+            secret: secret.to_string(),
+        })
+        .await
     }
 
     /// "Test connection": one signed readResult against a sourcedid the user
@@ -306,7 +343,9 @@ impl Passback {
         let mut tx = self.store().begin().await?;
         Store::insert_platform(&mut tx, &insert).await?;
         // Keyring first, commit second: if the keyring refuses, nothing is kept.
-        self.secrets.set(&secret_ref, secret).await?;
+        self.secrets
+            .set_bound(&secret_ref, secret, insert.allowed_hosts)
+            .await?;
         if let Err(e) = tx.commit().await {
             let _ = self.secrets.delete(&secret_ref).await;
             return Err(e.into());
@@ -322,11 +361,13 @@ impl Passback {
         self.store().platform_by_name(name).await
     }
 
-    /// The platform's consumer secret (LTI 1.1) or API key (LTIAAS), from the keyring.
-    pub async fn platform_secret(&self, p: &Platform) -> Result<String> {
-        self.secrets
-            .get(&self.owned_secret_ref(&p.secret_ref).await?)
-            .await
+    /// The platform's consumer secret (LTI 1.1) or API key (LTIAAS) from the keyring,
+    /// with the hosts it was stored for (check them with [`BoundSecret::for_host`]
+    /// before it is sent or used to sign).
+    pub async fn platform_secret(&self, p: &Platform) -> Result<(SecretRef, BoundSecret)> {
+        let r = self.owned_secret_ref(&p.secret_ref).await?;
+        let bound = self.secrets.get_bound(&r).await?;
+        Ok((r, bound))
     }
 
     /// Remove a platform, its ledger data and its keyring entries. A platform
@@ -346,8 +387,12 @@ impl Passback {
         }
         // Keyring entries go first: if the keyring is unreachable we keep the
         // ledger row so the entries are not orphaned without a trace.
+        refs.sort_by_key(|r| r.to_string());
+        refs.dedup();
+        // Counted as found: a slot a target names may never have held a key.
+        let mut deleted = 0;
         for r in &refs {
-            self.secrets.delete(r).await?;
+            deleted += usize::from(self.secrets.delete(r).await?);
         }
         let mut tx = self.store().begin().await?;
         Store::delete_platform(&mut tx, p.id).await?;
@@ -356,7 +401,7 @@ impl Passback {
             name: p.name,
             contexts,
             grades,
-            keyring_entries: refs.len(),
+            keyring_entries: deleted,
         })
     }
 }
@@ -394,21 +439,39 @@ mod tests {
             secret: secret.into(),
         };
         let p = pb
-            .edit_platform(form("k2", &["New.Example.edu", " "], ""))
+            .edit_platform(form("k2", &["LMS.example.edu", " "], ""))
             .await
             .unwrap();
         assert_eq!(p.consumer_key.as_deref(), Some("k2"));
-        assert_eq!(p.allowed_hosts, vec!["new.example.edu"]);
         assert_eq!(
-            pb.platform_secret(&p).await.unwrap(),
+            pb.platform_secret(&p).await.unwrap().1.secret,
             "old-secret",
             "an empty secret keeps the old one"
         );
+        // The kept secret does not follow the platform to a host it was not stored for.
+        let e = pb
+            .edit_platform(form("k2", &["New.Example.edu"], ""))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(
+            e.message.contains("new.example.edu is a new host"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            pb.platform("canvas").await.unwrap().allowed_hosts,
+            vec!["lms.example.edu"]
+        );
+        // Typed again, it goes to the new host only.
         let p = pb
-            .edit_platform(form("k2", &["new.example.edu"], "new-secret"))
+            .edit_platform(form("k2", &["New.Example.edu"], "new-secret"))
             .await
             .unwrap();
-        assert_eq!(pb.platform_secret(&p).await.unwrap(), "new-secret");
+        assert_eq!(p.allowed_hosts, vec!["new.example.edu"]);
+        let (r, bound) = pb.platform_secret(&p).await.unwrap();
+        assert_eq!(bound.for_host("new.example.edu", &r).unwrap(), "new-secret");
+        assert!(bound.for_host("lms.example.edu", &r).is_err());
         for (bad, why) in [
             (form("", &["a.edu"], ""), "consumer key"),
             (form("k", &[], ""), "allowed host"),
@@ -478,7 +541,7 @@ mod tests {
         pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
         // Another application's entry in the same keyring, and a ledger pointing at it.
         let theirs = SecretRef::parse("gh/oauth-token").unwrap();
-        pb.secrets().set(&theirs, "ghp_not_yours").await.unwrap();
+        pb.secrets().set_raw(&theirs, "ghp_not_yours").await.unwrap();
         pb.store()
             .point_secret_ref_for_test("canvas", "gh/oauth-token")
             .await
@@ -494,7 +557,7 @@ mod tests {
         let e = pb.remove_platform("canvas", true).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Invalid);
         assert_eq!(
-            pb.secrets().get(&theirs).await.unwrap(),
+            pb.secrets().get_raw(&theirs).await.unwrap(),
             "ghp_not_yours",
             "left alone"
         );
@@ -512,7 +575,7 @@ mod tests {
         let pb = Passback::open_in_memory().await.unwrap();
         let p = pb.add_lti11_platform(lti11("canvas"), "s3cret").await.unwrap();
         assert_eq!(p.allowed_hosts, vec!["lms.example.edu"]);
-        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret");
+        assert_eq!(pb.platform_secret(&p).await.unwrap().1.secret, "s3cret");
         assert!(
             !serde_json::to_string(&pb.list_platforms().await.unwrap())
                 .unwrap()
@@ -606,7 +669,7 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Conflict);
         assert!(e.message.contains("--yes"));
         assert_eq!(
-            pb.platform_secret(&p).await.unwrap(),
+            pb.platform_secret(&p).await.unwrap().1.secret,
             "s3cret",
             "nothing removed without confirmation"
         );
@@ -640,7 +703,7 @@ mod form_tests {
         // What the window gets back names the platform, never its secret.
         let shown = serde_json::to_string(&p).unwrap();
         assert!(!shown.contains("s3cret-value"), "{shown}");
-        assert_eq!(pb.platform_secret(&p).await.unwrap(), "s3cret-value");
+        assert_eq!(pb.platform_secret(&p).await.unwrap().1.secret, "s3cret-value");
         // Each missing piece is named.
         let no_secret = PlatformForm {
             secret: String::new(),

@@ -362,7 +362,7 @@ mod tests {
         // The keyring is withheld even from the core's own code paths.
         let platform = &o.platforms[0];
         let secret_ref = crate::secrets::SecretRef::parse(&platform.secret_ref).unwrap();
-        let e = pb.secrets().get(&secret_ref).await.unwrap_err();
+        let e = pb.secrets().get_bound(&secret_ref).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::ReadOnly);
         let doctor = pb.doctor().await.unwrap();
         assert!(!doctor.keyring_ok);

@@ -16,17 +16,15 @@ const SNIFF_BYTES: u64 = 64 * 1024;
 /// The format of the file at `path`, if it can be told.
 pub fn detect(path: &Path) -> std::io::Result<Option<Format>> {
     let input = Input::open(path, Default::default())?;
-    let mut head = String::new();
-    // Invalid UTF-8 in the first bytes: fall back to what the extension says.
-    if input
-        .into_reader()
-        .take(SNIFF_BYTES)
-        .read_to_string(&mut head)
-        .is_err()
-    {
-        return Ok(by_extension(path));
-    }
-    Ok(detect_text(&head).or_else(|| by_extension(path)))
+    Ok(detect_input(input)?.or_else(|| by_extension(path)))
+}
+
+/// The format of decoded input, if its head tells it. A byte that is not UTF-8
+/// does not hide the rest of the head: the importer reports it on its line.
+fn detect_input(input: Input) -> std::io::Result<Option<Format>> {
+    let mut head = Vec::new();
+    input.into_reader().take(SNIFF_BYTES).read_to_end(&mut head)?;
+    Ok(detect_text(&String::from_utf8_lossy(&head)))
 }
 
 fn by_extension(path: &Path) -> Option<Format> {
@@ -106,7 +104,7 @@ fn detect_json(head: &str) -> Option<Format> {
 /// The first object of a JSON head: the top-level object, the first element of a
 /// top-level array or of an envelope's `data`, or the first NDJSON line.
 fn first_json_object(head: &str) -> Option<Value> {
-    let mut records = super::json::JsonRecords::new(std::io::BufReader::new(head.as_bytes()));
+    let mut records = super::json::JsonRecords::lenient(std::io::BufReader::new(head.as_bytes()));
     match records.next()? {
         Ok((_, v)) if v.is_object() => Some(v),
         _ => None,
@@ -215,6 +213,10 @@ mod tests {
             assert_eq!(detect_text(head), Some(want), "{head}");
         }
         assert_eq!(detect_text("just some text"), None);
+        // A byte that is not UTF-8 (a Latin-1 name on row 2) does not hide the header.
+        let latin1 = b"context_id,resource_link_id,user_id,score\nc1,a1,Zo\xeb,0.5\n".to_vec();
+        let input = Input::from_reader(std::io::Cursor::new(latin1));
+        assert_eq!(detect_input(input).unwrap(), Some(Format::ToolCsv));
         assert_eq!(detect_text("a,b,c\n1,2,3"), None);
     }
 }

@@ -177,14 +177,14 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         }
     } else {
         let mut records = csv_records(reader)?;
-        let header: Vec<String> = match records.next() {
-            Some(Ok(h)) => h.iter().map(header_key).collect(),
-            _ => return Ok(()),
+        let Some((header_line, header)) = ctx.header_record(&mut records).await? else {
+            return Ok(());
         };
+        let header: Vec<String> = header.iter().map(header_key).collect();
         let Some(model) = csv_model(&header) else {
             return Err(Error::invalid(format!(
-                "{}: the columns are not those of an lti_provider model (LtiConsumer, OutcomeService, \
-                 GradedAssignment or LtiUser)",
+                "{}:{header_line}: the columns are not those of an lti_provider model (LtiConsumer, \
+                 OutcomeService, GradedAssignment or LtiUser)",
                 ctx.file()
             )));
         };
@@ -229,7 +229,10 @@ async fn keep_or_drop_secrets(ctx: &mut Ctx<'_>, found: Vec<(String, String)>) -
             continue;
         }
         let r = SecretRef::parse_owned(&platform.secret_ref, ctx.ledger_id())?;
-        ctx.secrets().set(&r, &secret).await?;
+        // Bound to the hosts the person allowed for the platform: it signs for those only.
+        ctx.secrets()
+            .set_bound(&r, &secret, &platform.allowed_hosts)
+            .await?;
         ctx.note(format!(
             "stored the consumer secret of {key:?} in the keyring for platform {:?}",
             platform.name

@@ -49,6 +49,8 @@ const UNEXPECTED: &str = "Outcome service response: Unexpected status code";
 struct Open {
     line: u64,
     at: Option<String>,
+    /// The line starts with a date that is not one (`2026-13-45 25:61:00`).
+    bad_time: bool,
     text: String,
 }
 
@@ -98,11 +100,17 @@ fn response_status(s: &str) -> Option<u16> {
     inner.parse().ok()
 }
 
+/// Whether a line starts with a date (`2026-11-20…`, `[2026-11-20…`).
+fn starts_dated(line: &[u8]) -> bool {
+    let l = line.strip_prefix(b"[").unwrap_or(line);
+    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    l.len() >= 10 && digits(&l[..4]) && l[4] == b'-' && digits(&l[5..7]) && l[7] == b'-'
+}
+
 /// Whether a line starts a new log record (a time, in the usual log layouts).
 fn starts_record(line: &[u8]) -> bool {
     let l = line.strip_prefix(b"[").unwrap_or(line);
-    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
-    if l.len() >= 10 && digits(&l[..4]) && l[4] == b'-' && digits(&l[5..7]) && l[7] == b'-' {
+    if starts_dated(line) {
         return true;
     }
     // syslog: `Nov 20 10:00:00 host …`
@@ -205,6 +213,13 @@ impl Reader<'_, '_> {
         let Some(msg) = rec.text.find(FAILED).map(|i| &rec.text[i + FAILED.len()..]) else {
             return Ok(true);
         };
+        if rec.bad_time {
+            // Not the import's time instead: the grade's time decides which version is current.
+            return self
+                .ctx
+                .reject(line, Some("time"), "the line's time is not a valid date and time")
+                .await;
+        }
         let Some(f) = parse_failure(msg) else {
             return self
                 .ctx
@@ -422,9 +437,11 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
                 Err(_) => String::from_utf8_lossy(bytes).into_owned(),
             };
             if text.contains(FAILED) || text.contains(NONE_PARAM) {
+                let at = line_time(&text);
                 open = Some(Open {
                     line,
-                    at: line_time(&text),
+                    bad_time: at.is_none() && starts_dated(bytes),
+                    at,
                     text,
                 });
             }
@@ -479,6 +496,13 @@ mod tests {
         assert!(!starts_record(b"<imsx_POXEnvelopeResponse>"));
         assert!(!starts_record(b"  <imsx_codeMajor>failure</imsx_codeMajor>"));
         assert!(!starts_record(b"{\"errors\": []}"));
+        // A dated line whose date is not one is not given the import's time.
+        let bad = LINE.replace("2026-11-20 10:00:00", "2026-13-45 25:61:00");
+        assert!(starts_dated(bad.as_bytes()) && line_time(&bad).is_none());
+        assert!(
+            !starts_dated(b"Nov 20 10:00:00 edx-app lms: x"),
+            "syslog lines have no year"
+        );
     }
 
     #[test]

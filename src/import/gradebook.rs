@@ -13,7 +13,8 @@
 //!   activity's points possible.
 //!
 //! The course is `--context` on `--platform`. Unmatched rows, and blank, `-` or
-//! `EX` (excused) cells, are listed in the report and never compared.
+//! `EX` (excused) cells, are listed in the report and never compared. A cell that
+//! is not a number (a `%` counts only in a Percentage column) rejects its row.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -122,6 +123,15 @@ impl Course {
     }
 }
 
+/// The time a Canvas export's file name starts with (`2026-11-20T1010_Grades-….csv`).
+fn time_in_file_name(name: &str) -> Option<String> {
+    // Only ASCII can be a time, and cutting elsewhere could split a character.
+    let stamp = name.get(..15).filter(|s| s.is_ascii())?;
+    let (date, clock) = stamp.split_at(10);
+    let hhmm = clock.strip_prefix('T')?;
+    normalize_time(&format!("{date}T{}:{}:00Z", &hhmm[..2], &hhmm[2..]))
+}
+
 /// When the export was made: `--exported-at`, else the time in a Canvas file name
 /// (`2026-11-20T1010_Grades-….csv`), else the file's modification time.
 fn export_time(ctx: &mut Ctx<'_>, path: &Path) -> Result<String> {
@@ -135,18 +145,11 @@ fn export_time(ctx: &mut Ctx<'_>, path: &Path) -> Result<String> {
         return Ok(at);
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.len() >= 15 {
-        let stamp = &name[..15];
-        let (date, clock) = stamp.split_at(10);
-        if let Some(hhmm) = clock.strip_prefix('T')
-            && hhmm.len() == 4
-            && let Some(at) = normalize_time(&format!("{date}T{}:{}:00Z", &hhmm[..2], &hhmm[2..]))
-        {
-            ctx.note(format!(
-                "export time {at} (from the file name; Canvas names exports by their UTC time)"
-            ));
-            return Ok(at);
-        }
+    if let Some(at) = time_in_file_name(name) {
+        ctx.note(format!(
+            "export time {at} (from the file name; Canvas names exports by their UTC time)"
+        ));
+        return Ok(at);
     }
     let modified = std::fs::metadata(path)?.modified()?;
     let at = time::OffsetDateTime::from(modified);
@@ -174,6 +177,8 @@ struct Export {
     at: String,
     source: String,
     records: CsvRecords,
+    /// The line of the header.
+    header_line: u64,
     header: csv::StringRecord,
     /// The header's names, trimmed and lower-cased.
     keys: Vec<String>,
@@ -188,9 +193,20 @@ async fn open_export(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<Opt
         path.file_name().and_then(|n| n.to_str()).unwrap_or("gradebook")
     );
     let mut records = csv_records(input.into_reader())?;
-    let Some(Ok(header)) = records.next() else {
-        ctx.note("the file is empty");
-        return Ok(None);
+    let (header_line, header) = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            return Err(Error::invalid(format!(
+                "{}:{}: the header row cannot be read ({})",
+                ctx.file(),
+                e.line,
+                e.reason
+            )));
+        }
+        None => {
+            ctx.note("the file is empty");
+            return Ok(None);
+        }
     };
     let keys = header.iter().map(header_key).collect();
     Ok(Some(Export {
@@ -198,35 +214,62 @@ async fn open_export(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<Opt
         at,
         source,
         records,
+        header_line,
         header,
         keys,
     }))
 }
 
-/// A cell's number, or `None` once it is listed as not compared (blank, `-`,
-/// `EX` for excused) or rejected (not a number). A `%` sign is allowed.
-fn cell_number(ctx: &mut Ctx<'_>, line: u64, column: &str, cell: &str) -> Result<Option<f64>> {
+/// What a gradebook cell holds.
+#[derive(Debug, PartialEq)]
+enum Cell {
+    Value(f64),
+    /// Blank or `-`.
+    Blank,
+    /// `EX`: excused.
+    Excused,
+    /// Not a number, or a percentage in a column of points: the row is rejected.
+    NotANumber,
+}
+
+/// Read a cell. A `%` sign is allowed in a `percent` column only: in a column of
+/// points, `85%` would be read as 85 points.
+fn read_cell(cell: &str, percent: bool) -> Cell {
     let cell = cell.trim();
     if cell.is_empty() || cell == "-" {
-        list(ctx, line, column, "blank: not compared".into())?;
-        return Ok(None);
+        return Cell::Blank;
     }
     if cell.eq_ignore_ascii_case("EX") {
-        list(ctx, line, column, "EX (excused): not compared".into())?;
-        return Ok(None);
+        return Cell::Excused;
     }
-    match parse_number(cell.trim_end_matches('%').trim()) {
-        Some(v) => Ok(Some(v)),
-        None => {
-            ctx.issue(RowIssue {
-                line,
-                column: Some(column.to_string()),
-                kind: RowIssueKind::Rejected,
-                reason: "not a number".into(),
-            })?;
-            Ok(None)
-        }
+    let number = if percent {
+        cell.strip_suffix('%').map_or(cell, str::trim_end)
+    } else {
+        cell
+    };
+    parse_number(number).map_or(Cell::NotANumber, Cell::Value)
+}
+
+/// What a cell holds; a blank, `-` or `EX` cell is listed as not compared, and is
+/// `None`.
+fn cell_number(
+    ctx: &mut Ctx<'_>,
+    line: u64,
+    column: &str,
+    cell: &str,
+    percent: bool,
+) -> Result<Option<Cell>> {
+    match read_cell(cell, percent) {
+        Cell::Blank => list(ctx, line, column, "blank: not compared".into()).map(|_| None),
+        Cell::Excused => list(ctx, line, column, "EX (excused): not compared".into()).map(|_| None),
+        other => Ok(Some(other)),
     }
+}
+
+/// A row with a cell that is not a number: rejected as a whole (`--strict` rejects
+/// the file), its other cells not compared. Returns whether to go on.
+async fn not_a_number(ctx: &mut Ctx<'_>, line: u64, column: &str) -> Result<bool> {
+    ctx.reject(line, Some(column), "not a number").await
 }
 
 /// A row's LMS values, or why none of its cells could be compared.
@@ -254,6 +297,7 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         at,
         source,
         mut records,
+        header_line,
         header,
         keys,
     }) = open_export(ctx, input, path).await?
@@ -263,7 +307,7 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
     let col = |name: &str| keys.iter().position(|k| k == name);
     let (Some(student), Some(id_col)) = (col("student"), col("id")) else {
         return Err(Error::invalid(format!(
-            "{}: not a Canvas gradebook (no Student and ID columns)",
+            "{}:{header_line}: not a Canvas gradebook (no Student and ID columns)",
             ctx.file()
         )));
     };
@@ -334,9 +378,15 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
             continue;
         };
         let mut facts = Vec::new();
+        let mut bad = None;
         for (i, header, a) in &columns {
-            let Some(value) = cell_number(ctx, line, header, rec.get(*i).unwrap_or(""))? else {
-                continue;
+            let value = match cell_number(ctx, line, header, rec.get(*i).unwrap_or(""), false)? {
+                Some(Cell::Value(v)) => v,
+                None | Some(Cell::Blank | Cell::Excused) => continue,
+                Some(Cell::NotANumber) => {
+                    bad = Some(header);
+                    break;
+                }
             };
             let max = points.get(i).copied().or(course.activities[*a].points_possible);
             let Some(max) = max.filter(|m| *m > 0.0) else {
@@ -355,7 +405,11 @@ pub async fn run_canvas(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
                 source: source.clone(),
             });
         }
-        if !values(ctx, line, facts).await? {
+        let go_on = match bad {
+            Some(column) => not_a_number(ctx, line, column).await?,
+            None => values(ctx, line, facts).await?,
+        };
+        if !go_on {
             break;
         }
     }
@@ -382,6 +436,7 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
         mut records,
         header,
         keys,
+        ..
     }) = open_export(ctx, input, path).await?
     else {
         return Ok(());
@@ -461,9 +516,15 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
             continue;
         };
         let mut facts = Vec::new();
+        let mut bad = None;
         for (i, header, a, percent) in &columns {
-            let Some(value) = cell_number(ctx, line, header, rec.get(*i).unwrap_or(""))? else {
-                continue;
+            let value = match cell_number(ctx, line, header, rec.get(*i).unwrap_or(""), *percent)? {
+                Some(Cell::Value(v)) => v,
+                None | Some(Cell::Blank | Cell::Excused) => continue,
+                Some(Cell::NotANumber) => {
+                    bad = Some(header);
+                    break;
+                }
             };
             let score = match (*percent, course.activities[*a].points_possible) {
                 (true, _) => value / 100.0,
@@ -477,7 +538,11 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
                 source: source.clone(),
             });
         }
-        if !values(ctx, line, facts).await? {
+        let go_on = match bad {
+            Some(column) => not_a_number(ctx, line, column).await?,
+            None => values(ctx, line, facts).await?,
+        };
+        if !go_on {
             break;
         }
     }
@@ -487,6 +552,21 @@ pub async fn run_moodle(ctx: &mut Ctx<'_>, input: Input, path: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found with the `import_gradebook` fuzz target (its corpus keeps
+    /// `regress-file-name-cut-inside-a-character`): the name was cut at byte 15 wherever
+    /// that fell, and a cut inside a character panicked.
+    #[test]
+    fn a_file_name_tells_the_export_time_and_any_other_name_is_no_time() {
+        assert_eq!(
+            time_in_file_name("2026-11-20T1010_Grades-BIO_101.csv").as_deref(),
+            Some("2026-11-20T10:10:00.000Z")
+        );
+        assert_eq!(time_in_file_name("2026-11-20T101é Grades.csv"), None);
+        assert_eq!(time_in_file_name("Notenübersicht Biologie.csv"), None);
+        assert_eq!(time_in_file_name("grades.csv"), None);
+        assert_eq!(time_in_file_name("2026-11-20T9999_Grades.csv"), None);
+    }
 
     #[test]
     fn column_names() {
@@ -503,5 +583,21 @@ mod tests {
             Some(("Cells: part 2", "Percentage"))
         );
         assert_eq!(moodle_column("Email address"), None);
+    }
+
+    #[test]
+    fn cells_are_numbers_blank_excused_or_not_numbers() {
+        assert_eq!(read_cell(" 9 ", false), Cell::Value(9.0));
+        assert_eq!(read_cell("18,5", false), Cell::Value(18.5));
+        assert_eq!(read_cell("90.00 %", true), Cell::Value(90.0));
+        assert_eq!(read_cell("", false), Cell::Blank);
+        assert_eq!(read_cell("-", true), Cell::Blank);
+        assert_eq!(read_cell("ex", false), Cell::Excused);
+        // A percentage in a column of points is not 85 points.
+        assert_eq!(read_cell("85%", false), Cell::NotANumber);
+        assert_eq!(read_cell("90.00 %", false), Cell::NotANumber);
+        for bad in ["nine", "NaN", "1e999", "18 pts", "ninety %"] {
+            assert_eq!(read_cell(bad, true), Cell::NotANumber, "{bad}");
+        }
     }
 }

@@ -162,15 +162,21 @@ pub fn plan(
                  separate Passback platform per LMS registration if these are different LMSs."
             ));
         }
-        let secret_ref = SecretRef::service_key(ledger_id, &platform.name, &context_id, &resource_link_id);
-        let ref_s = secret_ref.to_string();
+        // The target names the (context, resource link)'s slot; each capture's key has
+        // its own keyring account under it, so racing captures never overwrite each
+        // other, and the service_keys row (newest wins) names the one in use.
+        let slot =
+            SecretRef::service_key(ledger_id, &platform.name, &context_id, &resource_link_id).to_string();
         let change = match previous {
             Some(p) if p.captured_at.as_str() > captured_at => KeyChange::KeptNewer,
             Some(_) => KeyChange::Replaced,
             None => KeyChange::New,
         };
-        if change != KeyChange::KeptNewer {
-            store_key = Some((secret_ref, key.expose().to_string()));
+        let ref_s = if change != KeyChange::KeptNewer {
+            let capture =
+                SecretRef::service_key_capture(ledger_id, &platform.name, &context_id, &resource_link_id);
+            let ref_s = capture.to_string();
+            store_key = Some((capture, key.expose().to_string()));
             facts.push(Fact::ServiceKey {
                 platform_id: platform.id,
                 context_id: context_id.clone(),
@@ -180,11 +186,14 @@ pub fn plan(
                 captured_at: captured_at.to_string(),
                 source: IDTOKEN_SOURCE.into(),
             });
-        }
+            ref_s
+        } else {
+            previous.map_or_else(|| slot.clone(), |p| p.secret_ref.clone())
+        };
         facts.push(Fact::Target {
             place,
             target: OutcomeTarget {
-                service_key_ref: Some(ref_s.clone()),
+                service_key_ref: Some(slot),
                 learned_at: captured_at.to_string(),
                 learned_from: IDTOKEN_SOURCE.into(),
                 ..OutcomeTarget::default()
@@ -272,7 +281,8 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
             && !ctx.options().dry_run
         {
             // Keyring first, ledger second: the ledger never points at a key that is not there.
-            ctx.secrets().set(secret_ref, key).await?;
+            ctx.store_service_key(secret_ref, key, &platform.allowed_hosts)
+                .await?;
         }
         if !ctx.row(line, plan.facts).await? {
             break;

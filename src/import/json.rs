@@ -52,6 +52,8 @@ pub struct JsonRecords<R: Read> {
     key_buf: Option<Vec<u8>>,
     expect_value_of: Option<Vec<u8>>,
     done: bool,
+    /// Accept an object that names a key twice (the last one wins), as detection does.
+    lenient: bool,
 }
 
 impl<R: Read> JsonRecords<R> {
@@ -72,6 +74,17 @@ impl<R: Read> JsonRecords<R> {
             key_buf: None,
             expect_value_of: None,
             done: false,
+            lenient: false,
+        }
+    }
+
+    /// Records as [`JsonRecords::new`] reads them, but an object that names a key
+    /// twice is read (the last one wins) rather than refused: for telling a file's
+    /// format, not for importing it.
+    pub fn lenient(reader: BufReader<R>) -> Self {
+        Self {
+            lenient: true,
+            ..Self::new(reader)
         }
     }
 
@@ -94,7 +107,12 @@ impl<R: Read> JsonRecords<R> {
     fn finish_record(&mut self) -> Option<Result<(u64, Value), JsonIssue>> {
         let bytes = std::mem::take(&mut self.record);
         let line = self.record_line;
-        match serde_json::from_slice::<Value>(&bytes) {
+        let parsed = if self.lenient {
+            serde_json::from_slice::<Value>(&bytes)
+        } else {
+            no_duplicate_keys(&bytes)
+        };
+        match parsed {
             Ok(v) => Some(Ok((line, v))),
             Err(e) => Some(Err(JsonIssue {
                 line,
@@ -102,6 +120,89 @@ impl<R: Read> JsonRecords<R> {
                 fatal: false,
             })),
         }
+    }
+}
+
+/// A JSON value whose objects name each key once. serde_json keeps the last of two
+/// values of a key; a record naming `user_id` (or a score, or a signed launch
+/// parameter) twice is ambiguous, and other readers of the same file may take the
+/// first.
+fn no_duplicate_keys(bytes: &[u8]) -> serde_json::Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = OnceEach.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Builds a [`Value`] as serde_json does, refusing an object that names a key twice.
+#[derive(Clone, Copy)]
+struct OnceEach;
+
+impl<'de> serde::de::DeserializeSeed<'de> for OnceEach {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for OnceEach {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self)?;
+            if out.insert(key, value).is_some() {
+                return Err(serde::de::Error::custom("an object names the same key twice"));
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -343,5 +444,22 @@ mod tests {
         assert!(r[2].is_ok(), "the next record still reads");
         let e = records("hello").pop().unwrap().unwrap_err();
         assert!(e.fatal);
+    }
+
+    #[test]
+    fn an_object_naming_a_key_twice_is_refused_unless_lenient() {
+        let text = "[{\"user_id\": \"u-a\", \"n\": {\"k\": 1, \"k\": 2}},\n{\"user_id\": \"u-a\", \"user_id\": \"u-b\"},\n{\"a\": [1, 2.5, null, true]}]";
+        let r = records(text);
+        let e = r[0].as_ref().unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(!e.fatal && e.reason.contains("names the same key twice"), "{e:?}");
+        assert!(!e.reason.contains("u-"), "no quote of the record: {e:?}");
+        assert_eq!(r[1].as_ref().unwrap_err().line, 2);
+        assert_eq!(
+            r[2].as_ref().unwrap().1,
+            serde_json::json!({"a": [1, 2.5, null, true]})
+        );
+        let lenient: Vec<_> = JsonRecords::lenient(BufReader::new(text.as_bytes())).collect();
+        assert_eq!(lenient[1].as_ref().unwrap().1["user_id"], "u-b");
     }
 }

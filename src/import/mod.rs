@@ -249,6 +249,9 @@ pub struct Ctx<'a> {
     platforms_used: std::collections::BTreeSet<i64>,
     /// Platform secrets read from the keyring during this file (`None`: not there).
     secret_cache: HashMap<i64, Option<String>>,
+    /// Service keys this file put in the keyring (each capture under its own account):
+    /// deleted again if the import keeps nothing.
+    keys_written: Vec<SecretRef>,
 }
 
 /// Why an import ended early.
@@ -329,6 +332,21 @@ impl<'a> Ctx<'a> {
 
     /// One record read with the facts it carries. Returns whether to go on.
     pub async fn row(&mut self, line: u64, facts: Vec<Fact>) -> Result<bool> {
+        if let Some((column, c)) = control_character(&facts) {
+            let reason = format!("{column} contains a control character (U+{:04X})", u32::from(c));
+            return self.reject(line, Some(column), reason).await;
+        }
+        if dated_in_the_future(&facts, time::OffsetDateTime::now_utc().unix_timestamp()) {
+            // An older observation never becomes current: one grade dated years ahead
+            // would keep every real grade of its learner and activity out.
+            return self
+                .reject(
+                    line,
+                    None,
+                    "the grade is dated more than a day in the future (check the year and the time zone)",
+                )
+                .await;
+        }
         self.counts.read += 1;
         if facts.iter().any(|f| matches!(f, Fact::Grade { place, .. }
             if place.person.as_ref().and_then(|p| p.role).is_some_and(|r| !crate::status::is_sendable_role(r))))
@@ -445,6 +463,30 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The header row of a CSV file and its line. `None` when there is none to use:
+    /// an unreadable header is rejected (by line and reason), an empty file noted.
+    pub async fn header_record(
+        &mut self,
+        records: &mut text::CsvRecords,
+    ) -> Result<Option<(u64, csv::StringRecord)>> {
+        match records.next() {
+            Some(Ok(h)) => Ok(Some(h)),
+            Some(Err(e)) => {
+                self.reject(
+                    e.line,
+                    None,
+                    format!("the header row cannot be read ({})", e.reason),
+                )
+                .await?;
+                Ok(None)
+            }
+            None => {
+                self.note("the file is empty");
+                Ok(None)
+            }
+        }
+    }
+
     /// The next record of a CSV file and its line; an unreadable one is rejected
     /// and passed over. `None` at the end, or when the import should stop.
     pub async fn next_record(
@@ -454,14 +496,10 @@ impl<'a> Ctx<'a> {
         loop {
             match records.next() {
                 None => return Ok(None),
-                Some(Ok(rec)) => {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                    return Ok(Some((line, rec)));
-                }
+                Some(Ok(record)) => return Ok(Some(record)),
                 Some(Err(e)) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    let reason = format!("unreadable row ({})", text::csv_reason(&e));
-                    if !self.reject(line, None, reason).await? {
+                    let reason = format!("unreadable row ({})", e.reason);
+                    if !self.reject(e.line, None, reason).await? {
                         return Ok(None);
                     }
                 }
@@ -566,6 +604,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Put a service key this file carries in the keyring, bound to `hosts`, before
+    /// the ledger names it. Remembered, so that an import that keeps nothing also
+    /// leaves nothing in the keyring.
+    pub async fn store_service_key(&mut self, r: &SecretRef, key: &str, hosts: &[String]) -> Result<()> {
+        self.secrets.set_bound(r, key, hosts).await?;
+        self.keys_written.push(r.clone());
+        Ok(())
+    }
+
     /// The platform's secret from the keyring, if it is there (read once per file).
     pub async fn platform_secret(&mut self, p: &Platform) -> Option<String> {
         if let Some(known) = self.secret_cache.get(&p.id) {
@@ -573,7 +620,8 @@ impl<'a> Ctx<'a> {
         }
         // Only this ledger's own entries: an imported file never reaches another's.
         let secret = match SecretRef::parse_owned(&p.secret_ref, &self.ledger_id) {
-            Ok(r) => self.secrets.get(&r).await.ok(),
+            // Read only to verify signatures here, never sent: any binding will do.
+            Ok(r) => self.secrets.get_bound(&r).await.ok().map(|b| b.secret),
             Err(_) => None,
         };
         self.secret_cache.insert(p.id, secret.clone());
@@ -584,6 +632,97 @@ impl<'a> Ctx<'a> {
         let issues = std::mem::take(&mut self.unsaved_issues);
         self.batch.save_issues(&issues).await
     }
+}
+
+/// Delete the keyring entries of service keys no ledger row names (best effort: a
+/// leftover entry is logged, never an error once the ledger has committed).
+pub async fn forget_keys(secrets: &Secrets, refs: &[SecretRef]) {
+    for r in refs {
+        if let Err(e) = secrets.delete(r).await {
+            tracing::warn!(entry = %r, error = %e, "could not delete an unused service key from the keyring");
+        }
+    }
+}
+
+/// The first identifier in `facts` with a control character in it (a NUL, an
+/// escape, a line break), by its LTI name, and the character: damage, never an id
+/// the LMS gave, and it would be stored, listed and sent as it is.
+fn control_character(facts: &[Fact]) -> Option<(&'static str, char)> {
+    use crate::store::EdxRecord;
+    let mut ids: Vec<(&'static str, &str)> = Vec::new();
+    for f in facts {
+        match f {
+            Fact::ServiceKey {
+                context_id,
+                resource_link_id,
+                ..
+            } => {
+                ids.push(("context_id", context_id));
+                ids.push(("resource_link_id", resource_link_id));
+            }
+            Fact::Edx(EdxRecord::LtiUser { lti_user_id, .. }) => {
+                ids.push(("lti_user_id", lti_user_id));
+            }
+            Fact::Edx(EdxRecord::GradedAssignment {
+                course_key,
+                usage_key,
+                sourcedid,
+                ..
+            }) => {
+                ids.push(("course_key", course_key));
+                ids.push(("usage_key", usage_key));
+                ids.push(("lis_result_sourcedid", sourcedid));
+            }
+            Fact::Edx(EdxRecord::Consumer { consumer_key, .. }) => {
+                ids.push(("consumer_key", consumer_key));
+            }
+            Fact::Edx(EdxRecord::OutcomeService { url, .. }) => {
+                ids.push(("lis_outcome_service_url", url));
+            }
+            // The rest name a place (below).
+            _ => {}
+        }
+        if let Some(p) = f.place() {
+            if let Some(c) = &p.context {
+                ids.push(("context_id", &c.context_id));
+            }
+            if let Some(a) = &p.activity {
+                ids.push(("resource_link_id", &a.resource_link_id));
+            }
+            if let Some(person) = &p.person {
+                ids.push(("user_id", &person.lti_user_id));
+            }
+        }
+        let target = match f {
+            Fact::Target { target, .. }
+            | Fact::Launch {
+                target: Some(target), ..
+            } => Some(target),
+            _ => None,
+        };
+        if let Some(t) = target {
+            if let Some(s) = &t.lis_result_sourcedid {
+                ids.push(("lis_result_sourcedid", s));
+            }
+            if let Some(u) = &t.lis_outcome_service_url {
+                ids.push(("lis_outcome_service_url", u));
+            }
+        }
+    }
+    ids.into_iter()
+        .find_map(|(name, id)| id.chars().find(|c| c.is_control()).map(|c| (name, c)))
+}
+
+/// Whether a grade in `facts` is observed more than a day after `now` (Unix
+/// seconds): time zones put honest times up to 14 hours ahead, never a day.
+fn dated_in_the_future(facts: &[Fact], now: i64) -> bool {
+    facts.iter().any(|f| match f {
+        Fact::Grade {
+            observed_at: Some(at),
+            ..
+        } => text::unix_seconds(at).is_some_and(|t| t > now + 24 * 60 * 60),
+        _ => false,
+    })
 }
 
 /// `sha256:<hex>` of a file, and its size.
@@ -689,6 +828,7 @@ pub async fn import_file(
         stopped: false,
         platforms_used: Default::default(),
         secret_cache: HashMap::new(),
+        keys_written: Vec::new(),
     };
     let input = text::Input::open(path, bytes).map_err(open_error)?;
     let ran = match format {
@@ -705,6 +845,7 @@ pub async fn import_file(
     // A failure of the ledger itself ends the import with nothing written.
     if let Err(e) = ran {
         let _ = ctx.batch.rollback().await;
+        forget_keys(ctx.secrets, &ctx.keys_written).await;
         return Err(e);
     }
     let stop = if opts.strict && ctx.counts.quarantined > 0 {
@@ -756,6 +897,7 @@ pub async fn import_file(
             };
             // Nothing of the file is kept: the whole transaction goes.
             let issues = std::mem::take(&mut ctx.unsaved_issues);
+            forget_keys(ctx.secrets, &ctx.keys_written).await;
             let Ctx { batch, counts, .. } = ctx;
             batch.rollback().await?;
             report.counts.imported = 0;
@@ -803,14 +945,104 @@ pub async fn import_file(
                 ctx.batch.set_file(hash, only).await?;
             }
             report.issues = std::mem::take(&mut ctx.issues);
-            let Ctx { batch, .. } = ctx;
+            let Ctx {
+                batch,
+                secrets,
+                ledger_id,
+                ..
+            } = ctx;
             if opts.dry_run {
                 batch.rollback().await?;
             } else {
-                batch.commit().await?;
+                let (_, unused) = batch.commit_returning_unused_keys().await?;
+                // Displaced by a newer capture, or captures of this file that lost.
+                let unused: Vec<SecretRef> = unused
+                    .iter()
+                    .filter_map(|r| SecretRef::parse_owned(r, &ledger_id).ok())
+                    .collect();
+                forget_keys(secrets, &unused).await;
                 report.batch_id = batch_id;
             }
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::{ActivityOwned, ContextOwned, PersonOwned, PlaceOwned};
+    use crate::model::NewGrade;
+
+    fn grade(context_id: &str, user: &str) -> Fact {
+        Fact::Grade {
+            place: PlaceOwned {
+                platform_id: 1,
+                context: Some(ContextOwned {
+                    context_id: context_id.into(),
+                    ..ContextOwned::default()
+                }),
+                activity: Some(ActivityOwned {
+                    resource_link_id: "quiz-1".into(),
+                    ..ActivityOwned::default()
+                }),
+                person: Some(PersonOwned {
+                    lti_user_id: user.into(),
+                    ..PersonOwned::default()
+                }),
+            },
+            grade: NewGrade {
+                score_given: 1.0,
+                score_maximum: 2.0,
+                comment: Some("two lines:\nfine in a comment".into()),
+                result_text: None,
+                result_url: None,
+                submitted_at: None,
+                source: "test".into(),
+            },
+            observed_at: None,
+        }
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_found_by_their_lti_name() {
+        assert_eq!(control_character(&[grade("bio-101", "u-ada")]), None);
+        assert_eq!(
+            control_character(&[grade("bio-101", "u-\u{1b}ada")]),
+            Some(("user_id", '\u{1b}'))
+        );
+        assert_eq!(
+            control_character(&[grade("bio-101\0", "u-ada")]),
+            Some(("context_id", '\0'))
+        );
+        let edx = Fact::Edx(crate::store::EdxRecord::LtiUser {
+            pk: 1,
+            consumer_pk: 1,
+            lti_user_id: "u\r\n".into(),
+            edx_user: 17,
+        });
+        assert_eq!(control_character(&[edx]), Some(("lti_user_id", '\r')));
+    }
+
+    #[test]
+    fn a_grade_dated_more_than_a_day_ahead_is_found() {
+        let at = |t: &str| match grade("c", "u") {
+            Fact::Grade { place, grade, .. } => Fact::Grade {
+                place,
+                grade,
+                observed_at: Some(t.into()),
+            },
+            other => other,
+        };
+        // 2026-11-20T10:00:00Z
+        let now = 1_795_168_800;
+        assert!(!dated_in_the_future(&[grade("c", "u")], now), "no time");
+        assert!(!dated_in_the_future(&[at("2026-11-20T10:00:00.000Z")], now));
+        assert!(
+            !dated_in_the_future(&[at("2026-11-21T09:59:59.000Z")], now),
+            "a time zone ahead"
+        );
+        assert!(dated_in_the_future(&[at("2026-11-21T10:00:01.000Z")], now));
+        assert!(dated_in_the_future(&[at("9999-12-31T23:59:59.000Z")], now));
+    }
 }

@@ -46,6 +46,40 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What checking a request's MAC found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacCheck {
+    /// The MAC `secret` gives with the digest asked for.
+    Valid,
+    /// The MAC `secret` gives with the other digest (the wrong `--mac`).
+    OtherDigest,
+    /// Not a MAC `secret` gives: forged, altered, or made with another secret.
+    Forged,
+}
+
+/// A MAC as captured, without the line breaks and surrounding space captures may add.
+fn normalized(given: &str) -> String {
+    given.trim().replace(['\r', '\n'], "")
+}
+
+/// Check the `given` MAC of `params` (compared in constant time; line breaks and
+/// surrounding space, which captures may add, are ignored).
+pub fn check_mac(
+    params: &BTreeMap<String, String>,
+    given: &str,
+    secret: &str,
+    digest: MacDigest,
+) -> MacCheck {
+    let given = normalized(given);
+    if constant_time_eq(mac(params, secret, digest).as_bytes(), given.as_bytes()) {
+        MacCheck::Valid
+    } else if constant_time_eq(mac(params, secret, digest.other()).as_bytes(), given.as_bytes()) {
+        MacCheck::OtherDigest
+    } else {
+        MacCheck::Forged
+    }
+}
+
 /// Seconds since 1970 of a proxy `timestamp` (seconds or milliseconds).
 fn timestamp_secs(v: &str) -> Option<i64> {
     let n: i64 = v.trim().parse().ok()?;
@@ -77,32 +111,35 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
     while let Some(rec) = ctx.next_of(&mut *records).await? {
         let line = rec.line;
         let p = &rec.params;
-        let Some(given) = p.get("mac").map(|m| m.trim().replace(['\r', '\n'], "")) else {
+        let Some(given) = p.get("mac") else {
             if !ctx.reject(line, Some("mac"), "the request has no mac").await? {
                 break;
             }
             continue;
         };
-        let want = mac(p, &secret, digest);
-        if !constant_time_eq(want.as_bytes(), given.as_bytes()) {
-            let other = digest.other();
-            let reason = if constant_time_eq(mac(p, &secret, other).as_bytes(), given.as_bytes()) {
-                format!(
+        let reason = match check_mac(p, given, &secret, digest) {
+            MacCheck::Valid => None,
+            MacCheck::OtherDigest => {
+                let other = digest.other();
+                Some(format!(
                     "the MAC is {}, not {}: import again with --mac {}",
                     other.as_str(),
                     digest.as_str(),
                     other.as_str()
-                )
-            } else {
+                ))
+            }
+            MacCheck::Forged => Some(
                 "forged or altered: the MAC does not match (check the shared secret and --mac md5|sha1)"
-                    .to_string()
-            };
+                    .to_string(),
+            ),
+        };
+        if let Some(reason) = reason {
             if !ctx.reject(line, Some("mac"), reason).await? {
                 break;
             }
             continue;
         }
-        if !seen_macs.insert(given) {
+        if !seen_macs.insert(normalized(given)) {
             if !ctx
                 .reject(
                     line,
@@ -238,5 +275,35 @@ mod tests {
         assert_eq!(timestamp_secs("1608831491592"), Some(1_608_831_491));
         assert_eq!(timestamp_secs("1608831491"), Some(1_608_831_491));
         assert_eq!(timestamp_secs("soon"), None);
+    }
+
+    #[test]
+    fn a_mac_verifies_only_for_its_secret_digest_and_values() {
+        let p: BTreeMap<String, String> = [
+            ("userid", "_1_1"),
+            ("timestamp", "1608831491"),
+            ("course_id", "bio-101"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let good = mac(&p, "secret", MacDigest::Md5);
+        assert_eq!(check_mac(&p, &good, "secret", MacDigest::Md5), MacCheck::Valid);
+        assert_eq!(
+            check_mac(&p, &format!(" {good}\r\n"), "secret", MacDigest::Md5),
+            MacCheck::Valid,
+            "as a capture may wrap it"
+        );
+        assert_eq!(
+            check_mac(&p, &good, "secret", MacDigest::Sha1),
+            MacCheck::OtherDigest
+        );
+        assert_eq!(check_mac(&p, &good, "other", MacDigest::Md5), MacCheck::Forged);
+        let mut altered = p.clone();
+        altered.insert("course_id".into(), "bio-102".into());
+        assert_eq!(
+            check_mac(&altered, &good, "secret", MacDigest::Md5),
+            MacCheck::Forged
+        );
     }
 }

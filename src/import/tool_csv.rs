@@ -8,12 +8,12 @@
 //! `graded_at` (when the grade was given), `roles` (learners when absent),
 //! `oauth_consumer_key` (names the platform), `custom_canvas_user_id`,
 //! `custom_canvas_assignment_id`. A BOM, `;` or tab separators, decimal commas
-//! and quoted newlines are fine.
+//! and quoted newlines are fine; a header naming a column twice is not.
 
 use std::collections::HashMap;
 
 use super::Ctx;
-use super::text::{Input, csv_reason, csv_records, header_key, normalize_time, parse_number};
+use super::text::{Input, csv_records, header_key, normalize_time, parse_number};
 use crate::error::{Error, Result};
 use crate::intake::{ActivityOwned, ContextOwned, Fact, PersonOwned, PlaceOwned};
 use crate::lti::roles::normalize_roles;
@@ -72,7 +72,17 @@ fn facts(row: &Row<'_>, platform: &Platform, file: &str, line: u64) -> std::resu
     ) {
         (Some(g), Some(m), _) => (g, m),
         (Some(_), None, _) => return Err(Bad("score_maximum", "score_given needs score_maximum".into())),
-        (None, Some(m), Some(s)) => (s * m, m),
+        (None, Some(m), Some(s)) => {
+            // Two finite numbers can multiply past the largest one.
+            let given = s * m;
+            if !given.is_finite() {
+                return Err(Bad(
+                    "score",
+                    "score times score_maximum is too large a number".into(),
+                ));
+            }
+            (given, m)
+        }
         (None, None, Some(s)) => {
             if !(0.0..=1.0).contains(&s) {
                 return Err(Bad(
@@ -179,32 +189,25 @@ fn facts(row: &Row<'_>, platform: &Platform, file: &str, line: u64) -> std::resu
 /// Import a tool grade CSV.
 pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
     let mut records = csv_records(input.into_reader())?;
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => {
-            ctx.reject(
-                1,
-                None,
-                format!("the header row cannot be read ({})", csv_reason(&e)),
-            )
-            .await?;
-            return Ok(());
-        }
-        None => {
-            ctx.note("the file is empty");
-            return Ok(());
-        }
+    let Some((header_line, header)) = ctx.header_record(&mut records).await? else {
+        return Ok(());
     };
-    let cols: HashMap<String, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (header_key(h), i))
-        .collect();
+    let mut cols: HashMap<String, usize> = HashMap::new();
+    for (i, h) in header.iter().enumerate() {
+        let key = header_key(h);
+        if !key.is_empty() && cols.insert(key.clone(), i).is_some() {
+            // Two columns of one name: which one holds the grade is anyone's guess.
+            return Err(Error::invalid(format!(
+                "{}:{header_line}: the header names {key} more than once",
+                ctx.file()
+            )));
+        }
+    }
     for needed in ["context_id", "resource_link_id", "user_id"] {
         if !cols.contains_key(needed) {
             return Err(Error::invalid(format!(
-                "{}: the header has no {needed} column (a tool grade CSV needs context_id, resource_link_id, user_id \
-                 and score_given with score_maximum, or score)",
+                "{}:{header_line}: the header has no {needed} column (a tool grade CSV needs context_id, \
+                 resource_link_id, user_id and score_given with score_maximum, or score)",
                 ctx.file()
             )));
         }
@@ -263,4 +266,66 @@ pub async fn run(ctx: &mut Ctx<'_>, input: Input) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> Platform {
+        Platform {
+            id: 1,
+            name: "canvas".into(),
+            kind: PlatformKind::Lti11,
+            consumer_key: Some("canvas-key".into()),
+            base_url: None,
+            allowed_hosts: vec!["canvas.example.edu".into()],
+            allow_http: false,
+            secret_ref: String::new(),
+            created_at: String::new(),
+        }
+    }
+
+    fn row_facts(header: &[&str], values: &[&str]) -> std::result::Result<Vec<Fact>, Bad> {
+        let cols = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.to_string(), i))
+            .collect();
+        let rec = csv::StringRecord::from(values.to_vec());
+        facts(
+            &Row {
+                cols: &cols,
+                rec: &rec,
+            },
+            &platform(),
+            "grades.csv",
+            2,
+        )
+    }
+
+    /// Found with the `import_tool_csv` fuzz target (its corpus keeps
+    /// `regress-score-times-maximum-overflows`): the product was infinite, the ledger refused
+    /// the grade, and that refusal ended the whole import without a line number.
+    #[test]
+    fn a_score_that_overflows_with_its_maximum_is_that_rows_error() {
+        let header = [
+            "context_id",
+            "resource_link_id",
+            "user_id",
+            "score",
+            "score_maximum",
+        ];
+        let Err(Bad(column, reason)) = row_facts(&header, &["c", "r", "u", "1e300", "1e300"]) else {
+            panic!("an infinite score_given was accepted");
+        };
+        assert_eq!(column, "score");
+        assert!(reason.contains("too large"), "{reason}");
+        let facts = row_facts(&header, &["c", "r", "u", "0,5", "10"])
+            .ok()
+            .expect("a fraction of the maximum");
+        assert!(
+            matches!(&facts[..], [Fact::Grade { grade, .. }] if grade.score_given == 5.0 && grade.score_maximum == 10.0)
+        );
+    }
 }

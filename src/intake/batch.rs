@@ -253,6 +253,9 @@ pub struct Writer {
     /// The rows of the last chunk written, to be freed by the reading side.
     spent: Option<Vec<RowFacts>>,
     timing: Timing,
+    /// Keyring references of service keys no row names any more once this batch
+    /// commits (displaced by a newer capture, or captures that lost).
+    unused_keyring_refs: Vec<String>,
 }
 
 /// Where a batch's writing time went (logged at debug level when it ends).
@@ -265,6 +268,13 @@ struct Timing {
     write: Duration,
     status: Duration,
     commit: Duration,
+}
+
+impl Fact {
+    /// Where the fact happened, for the facts that name a place.
+    pub fn place(&self) -> Option<&PlaceOwned> {
+        place_of(self)
+    }
 }
 
 fn place_of(f: &Fact) -> Option<&PlaceOwned> {
@@ -633,6 +643,7 @@ impl Writer {
             dirty: HashSet::default(),
             pending_current: HashMap::default(),
             timing: Timing::default(),
+            unused_keyring_refs: Vec::new(),
         }
     }
 
@@ -862,7 +873,7 @@ impl Writer {
                         captured_at,
                         source,
                     } => {
-                        let written = Store::upsert_service_key(
+                        let upsert = Store::upsert_service_key(
                             &mut self.tx,
                             &ServiceKeyInsert {
                                 platform_id: *platform_id,
@@ -875,7 +886,8 @@ impl Writer {
                             },
                         )
                         .await?;
-                        if written {
+                        self.unused_keyring_refs.extend(upsert.unused_ref);
+                        if upsert.written {
                             if let Some(activity) = Store::activity_ref_of(
                                 &mut self.tx,
                                 *platform_id,
@@ -1280,10 +1292,18 @@ impl Batch {
     }
 
     /// Write what is pending and make everything visible.
-    pub async fn commit(mut self) -> Result<Vec<RowResult>> {
-        let (results, w) = self.close().await?;
+    pub async fn commit(self) -> Result<Vec<RowResult>> {
+        Ok(self.commit_returning_unused_keys().await?.0)
+    }
+
+    /// [`Batch::commit`], also returning the keyring references of service keys that
+    /// no row names any more now that the batch is committed: the caller (who may use
+    /// the keyring; intake does not) deletes their entries.
+    pub async fn commit_returning_unused_keys(mut self) -> Result<(Vec<RowResult>, Vec<String>)> {
+        let (results, mut w) = self.close().await?;
+        let unused = std::mem::take(&mut w.unused_keyring_refs);
         w.commit().await?;
-        Ok(results)
+        Ok((results, unused))
     }
 
     /// Write what is pending, then undo everything (a dry run's last step).

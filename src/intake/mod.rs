@@ -18,7 +18,7 @@ use crate::model::{
     Activity, AttemptResult, Context, Grade, Learner, NewAttempt, NewGrade, OutcomeTarget, Role,
 };
 use crate::status;
-use crate::store::{GradeKey, ServiceKeyInsert, Store};
+use crate::store::{GradeKey, ServiceKeyInsert, ServiceKeyUpsert, Store};
 
 /// A course as a fact names it; `None` fields keep what the ledger knows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -219,11 +219,12 @@ impl Intake {
 
     /// An LTIAAS service key learned for (platform, context, resource link); every
     /// learner's grade for that activity may become sendable. Newest capture wins:
-    /// returns whether this one was recorded.
-    pub async fn service_key_learned(&self, k: &ServiceKeyInsert<'_>) -> Result<bool> {
+    /// says whether this one was recorded and which keyring reference nothing names
+    /// any more (see [`Store::upsert_service_key`]).
+    pub async fn service_key_learned(&self, k: &ServiceKeyInsert<'_>) -> Result<ServiceKeyUpsert> {
         let mut tx = self.store.begin().await?;
-        let written = Store::upsert_service_key(&mut tx, k).await?;
-        if written
+        let upsert = Store::upsert_service_key(&mut tx, k).await?;
+        if upsert.written
             && let Some(activity) =
                 Store::activity_ref_of(&mut tx, k.platform_id, k.context_id, k.resource_link_id).await?
         {
@@ -231,7 +232,7 @@ impl Intake {
             refresh_all(&mut tx, keys).await?;
         }
         tx.commit().await?;
-        Ok(written)
+        Ok(upsert)
     }
 
     /// Journal an attempt before its request leaves; returns its id.

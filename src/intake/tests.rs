@@ -248,7 +248,7 @@ async fn an_ltiaas_grade_is_sendable_once_its_activity_has_a_service_key() {
         })
         .await
         .unwrap();
-    assert!(written);
+    assert!(written.written);
     assert_eq!(
         statuses(&i).await,
         vec![

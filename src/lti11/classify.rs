@@ -47,6 +47,18 @@ pub struct Observed {
     pub operation: Option<String>,
 }
 
+impl Observed {
+    /// Take what a parsed POX answer says: its status, the LMS's words and which
+    /// request and operation it answers.
+    pub fn record_pox(&mut self, p: &super::pox::PoxResponse) {
+        self.code_major = Some(p.code_major.as_str().to_string());
+        self.description = p.description.clone();
+        self.ext_canvas_error_code = p.ext_canvas_error_code.clone();
+        self.message_ref_identifier = p.message_ref_identifier.clone();
+        self.operation = p.operation.clone();
+    }
+}
+
 /// Clock skew beyond this is reported as the likely cause of an auth failure.
 pub const CLOCK_SKEW_WARN_SECS: i64 = 5 * 60;
 

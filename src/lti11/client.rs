@@ -351,11 +351,7 @@ impl OutcomeClient {
         if obs.body_problem.is_none() && obs.redirect_to.is_none() {
             match pox::parse_response(&body) {
                 Ok(p) => {
-                    obs.code_major = Some(p.code_major.as_str().to_string());
-                    obs.description = p.description.clone();
-                    obs.ext_canvas_error_code = p.ext_canvas_error_code.clone();
-                    obs.message_ref_identifier = p.message_ref_identifier.clone();
-                    obs.operation = p.operation.clone();
+                    obs.record_pox(&p);
                     response = Some(p);
                 }
                 Err(e) if body.is_empty() => obs.body_problem = Some(format!("empty answer ({e})")),
@@ -531,17 +527,7 @@ mod tests {
     /// Send one replaceResult to a loopback server answering with `answer`.
     async fn exchange(answer: crate::http::test_server::Answer) -> OutcomeAnswer {
         let base = crate::http::test_server::serve(vec![answer]);
-        let c = creds(&["127.0.0.1"], false);
-        let url = check_target(&format!("{base}/outcomes"), &c).unwrap();
-        let op = OutcomeOp::Replace(Box::new(ReplaceResult {
-            score: Some(0.5),
-            ..ReplaceResult::default()
-        }));
-        let signed = sign(&c, &url, &op, "sid-1").unwrap();
-        OutcomeClient::new(ClientOptions::default())
-            .unwrap()
-            .execute(&signed, false)
-            .await
+        send_to(&base, ClientOptions::default()).await
     }
 
     fn ok_xml(
@@ -555,6 +541,97 @@ mod tests {
             );
             crate::http::test_server::response("200 OK", headers, &xml)
         })
+    }
+
+    /// Send one signed replaceResult to `base`/outcomes with `opts`.
+    async fn send_to(base: &str, opts: ClientOptions) -> OutcomeAnswer {
+        let c = creds(&["127.0.0.1"], false);
+        let url = check_target(&format!("{base}/outcomes"), &c).unwrap();
+        let op = OutcomeOp::Replace(Box::new(ReplaceResult {
+            score: Some(0.5),
+            ..ReplaceResult::default()
+        }));
+        let signed = sign(&c, &url, &op, "sid-1").unwrap();
+        OutcomeClient::new(opts).unwrap().execute(&signed, false).await
+    }
+
+    #[tokio::test]
+    async fn a_signed_request_is_never_sent_on_to_a_redirect_target() {
+        use crate::http::test_server::{response, serve, witness};
+        let (elsewhere, seen) = witness();
+        for status in [
+            "301 Moved Permanently",
+            "302 Found",
+            "307 Temporary Redirect",
+            "308 Permanent Redirect",
+        ] {
+            let location = format!("{elsewhere}/outcomes");
+            let base = serve(vec![Box::new(move |_| {
+                response(status, &[("Location", &location)], "")
+            })]);
+            let a = send_to(&base, ClientOptions::default()).await;
+            assert!(!a.verdict.is_success(), "{status}");
+            assert_eq!(a.verdict.cause, crate::model::Cause::Redirected, "{status}");
+            assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Permanent));
+            assert!(
+                a.verdict.description.contains(&elsewhere),
+                "{}",
+                a.verdict.description
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !seen.load(std::sync::atomic::Ordering::SeqCst),
+            "nothing reached the redirect target"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_size_cap_is_never_a_success() {
+        let a = exchange(Box::new(|body| {
+            // A success, then padding past the cap (trailing spaces are still good XML).
+            let xml = moodle_answer("success", "ok", &message_id(body));
+            let padded = format!("{xml}{}", " ".repeat(MAX_RESPONSE_BYTES));
+            crate::http::test_server::response("200 OK", &[], &padded)
+        }))
+        .await;
+        assert!(!a.verdict.is_success(), "{:?}", a.verdict);
+        assert!(
+            a.verdict.description.contains("larger than"),
+            "{}",
+            a.verdict.description
+        );
+        assert!(
+            a.response_excerpt.unwrap().len() <= EXCERPT_BYTES + 64,
+            "the journal keeps an excerpt"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_does_not_come_in_time_is_a_transient_timeout() {
+        let (base, opts) = crate::http::test_server::too_late();
+        let started = std::time::Instant::now();
+        let a = send_to(&base, opts).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "the cap ended the wait"
+        );
+        assert_eq!(a.verdict.cause, crate::model::Cause::Timeout, "{:?}", a.verdict);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Transient));
+    }
+
+    #[tokio::test]
+    async fn a_server_whose_certificate_is_not_trusted_gets_nothing() {
+        let tls = crate::http::test_server::untrusted_tls();
+        let a = send_to(&tls.url, ClientOptions::default()).await;
+        assert!(!a.verdict.is_success());
+        assert_eq!(a.http_status, None, "no HTTP exchange happened");
+        assert_eq!(a.verdict.cause, crate::model::Cause::ConnectionFailed);
+        assert!(
+            a.verdict.description.to_ascii_lowercase().contains("certificate"),
+            "{}",
+            a.verdict.description
+        );
     }
 
     #[tokio::test]

@@ -150,16 +150,56 @@ impl LtiaasAuth {
         cut(&self.scrub(text), max)
     }
 
-    /// Replace every occurrence of the API key or the token in `text` with `[redacted]`.
+    /// Replace every occurrence of the API key or the token in `text` with `[redacted]`:
+    /// as sent, and as an answer may echo it — JSON-escaped (`\/`, `\"`, `\uXXXX`) or
+    /// percent-encoded (a URL in an error message).
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in [self.api_key.expose(), self.token.expose()] {
-            if !s.is_empty() {
-                out = out.replace(s, "[redacted]");
+            if s.is_empty() {
+                continue;
+            }
+            for form in echoed_forms(s) {
+                out = out.replace(&form, "[redacted]");
             }
         }
         out
     }
+}
+
+/// The ways a secret may come back inside an answer: as sent, JSON-escaped (serde's
+/// form, with `/` escaped too, and every non-ASCII or special character as `\uXXXX`),
+/// and percent-encoded (upper- and lower-case hex). Longest first, so a longer form is
+/// never left half-replaced by a shorter one.
+fn echoed_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let ascii_json: String = secret
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || "-_.~".contains(c) => c.to_string(),
+            c => c
+                .encode_utf16(&mut [0; 2])
+                .iter()
+                .map(|u| format!("\\u{u:04x}"))
+                .collect(),
+        })
+        .collect();
+    let percent = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    let mut forms = vec![
+        secret.to_string(),
+        json.clone(),
+        json.replace('/', "\\/"),
+        ascii_json.clone(),
+        ascii_json.to_uppercase().replace("\\U", "\\u"),
+        percent.clone(),
+        percent.to_lowercase(),
+        encode_component(secret),
+    ];
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    forms
 }
 
 /// `SERVICE-AUTH-V1 [redacted]` / `LTIK-AUTH-V2 [redacted]`.
@@ -530,6 +570,8 @@ struct Raw {
 pub struct LtiaasClient {
     http: reqwest::Client,
     base: String,
+    /// `host` or `host:port` of the base URL, lower case: where every request goes.
+    host: String,
 }
 
 impl LtiaasClient {
@@ -546,10 +588,25 @@ impl LtiaasClient {
         // The API key travels in every request: checked here, where it is sent, not
         // only when the platform was stored (a ledger may have been edited since).
         crate::http::check_secret_destination(&parsed, "the LTIAAS base URL")?;
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => {
+                return Err(Error::invalid(format!(
+                    "the LTIAAS base URL {base:?} has no host"
+                )));
+            }
+        };
         Ok(Self {
             http: build_client(opts)?,
             base,
+            host: host.to_ascii_lowercase(),
         })
+    }
+
+    /// `host` or `host:port` of the base URL: the only host this client sends to.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// The base URL without a trailing slash.
@@ -1009,6 +1066,42 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_echoed_json_escaped_or_percent_encoded_is_scrubbed_too() {
+        let api = "API/key+\"quoted\"&é=1";
+        let sk = "SK:ab/cd?ef";
+        let a = LtiaasAuth::service_key(api, sk).unwrap();
+        for secret in [api, sk] {
+            let json = serde_json::to_string(secret).unwrap();
+            let json = json.trim_matches('"');
+            let ascii: String = secret
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_string()
+                    } else {
+                        format!("\\u{:04x}", c as u32)
+                    }
+                })
+                .collect();
+            let pct = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+            for echoed in [
+                secret.to_string(),
+                json.to_string(),
+                json.replace('/', "\\/"),
+                ascii.clone(),
+                ascii.to_uppercase().replace("\\U", "\\u"),
+                pct.clone(),
+                pct.to_lowercase(),
+            ] {
+                let body = format!("{{\"error\":\"bad key {echoed} given\"}}");
+                let out = a.scrub(&body);
+                assert!(!out.contains(&echoed), "{echoed:?} survived: {out}");
+                assert!(out.contains("[redacted]"), "{out}");
+            }
+        }
+    }
+
+    #[test]
     fn headers_are_built_redacted_and_never_debug_printed() {
         let a = LtiaasAuth::service_key("API-123", "SK-456").unwrap();
         assert_eq!(a.header_value(), "SERVICE-AUTH-V1 API-123:SK-456");
@@ -1151,6 +1244,79 @@ mod tests {
         };
         let req = c.score_request("li", &body).unwrap();
         c.post_score(&auth, &req).await
+    }
+
+    #[tokio::test]
+    async fn the_api_key_is_never_sent_on_to_a_redirect_target_or_an_untrusted_server() {
+        use crate::http::test_server::{response, witness};
+        let (elsewhere, seen) = witness();
+        let location = format!("{elsewhere}/api/lineitems/li/scores");
+        let a = post_one(Box::new(move |_| {
+            response("307 Temporary Redirect", &[("Location", &location)], "")
+        }))
+        .await;
+        assert!(!a.verdict.is_success());
+        assert_eq!(a.verdict.cause, crate::model::Cause::Redirected);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !seen.load(std::sync::atomic::Ordering::SeqCst),
+            "nothing reached the redirect target"
+        );
+
+        let tls = crate::http::test_server::untrusted_tls();
+        let c = LtiaasClient::new(&tls.url, ClientOptions::default()).unwrap();
+        let auth = LtiaasAuth::service_key("API-123", "SK-456").unwrap();
+        let a = c
+            .get_idtoken(&LtiaasAuth::ltik("API-123", "LTIK-789").unwrap())
+            .await;
+        assert!(!a.verdict.is_success());
+        assert_eq!(a.verdict.cause, crate::model::Cause::ConnectionFailed);
+        assert!(
+            a.verdict.description.to_ascii_lowercase().contains("certificate"),
+            "{}",
+            a.verdict.description
+        );
+        let req = c
+            .score_request(
+                "li",
+                &ScoreBody {
+                    user_id: "u1".into(),
+                    score_given: Some(1.0),
+                    score_maximum: Some(1.0),
+                    comment: None,
+                    activity_progress: ActivityProgress::Completed,
+                    grading_progress: GradingProgress::FullyGraded,
+                    timestamp: format_timestamp_ms(0),
+                },
+            )
+            .unwrap();
+        assert!(!c.post_score(&auth, &req).await.verdict.is_success());
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_size_cap_or_too_late_are_not_successes() {
+        let a = post_one(Box::new(|_| {
+            crate::http::test_server::response(
+                "200 OK",
+                &[],
+                &format!("{{}}{}", " ".repeat(MAX_RESPONSE_BYTES)),
+            )
+        }))
+        .await;
+        assert!(!a.verdict.is_success(), "{:?}", a.verdict);
+        assert!(
+            a.verdict.description.contains("larger than"),
+            "{}",
+            a.verdict.description
+        );
+
+        let (base, opts) = crate::http::test_server::too_late();
+        let c = LtiaasClient::new(&base, opts).unwrap();
+        let a = c
+            .get_idtoken(&LtiaasAuth::ltik("API-123", "LTIK-789").unwrap())
+            .await;
+        assert_eq!(a.verdict.cause, crate::model::Cause::Timeout, "{:?}", a.verdict);
+        assert_eq!(a.verdict.error_class, Some(crate::model::ErrorClass::Transient));
     }
 
     #[tokio::test]

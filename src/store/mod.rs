@@ -8,6 +8,7 @@
 
 mod bulk;
 mod course;
+pub mod dump;
 mod edx;
 mod health;
 mod imports;
@@ -40,7 +41,7 @@ pub use ledger::{GradeKey, validate_grade};
 pub use listing::{GradeCursor, GradeFilter, GradeSort, GradesPage, SortKey, SortedCursor};
 pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
-pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord};
+pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord, ServiceKeyUpsert};
 pub use sync::{AttemptFilter, AttemptRow, Candidate, Dangling, LastAttempt, RunRow, host_name, run_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

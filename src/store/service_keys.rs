@@ -23,6 +23,16 @@ pub struct ServiceKeyRecord {
     pub source: String,
 }
 
+/// What recording a service key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKeyUpsert {
+    /// The row now names this capture.
+    pub written: bool,
+    /// A keyring reference no row names any more (delete its entry once the
+    /// transaction committed): the displaced capture's, or this one's if it lost.
+    pub unused_ref: Option<String>,
+}
+
 /// A service key about to be recorded.
 #[derive(Debug, Clone)]
 pub struct ServiceKeyInsert<'a> {
@@ -97,8 +107,22 @@ impl Store {
     }
 
     /// Record a service key unless a newer capture is already recorded (newest
-    /// wins; equal capture times replace). Returns whether the row was written.
-    pub async fn upsert_service_key(conn: &mut SqliteConnection, k: &ServiceKeyInsert<'_>) -> Result<bool> {
+    /// wins; equal capture times replace). Says whether the row was written and which
+    /// keyring reference no row names any more: the one this capture displaced, or,
+    /// when it lost, its own. Run inside the transaction that records the capture, so
+    /// two captures racing each learn exactly what they left unused.
+    pub async fn upsert_service_key(
+        conn: &mut SqliteConnection,
+        k: &ServiceKeyInsert<'_>,
+    ) -> Result<ServiceKeyUpsert> {
+        let before: Option<(String,)> = sqlx::query_as(
+            "SELECT secret_ref FROM service_keys WHERE platform_id = ? AND context_id = ? AND resource_link_id = ?",
+        )
+        .bind(k.platform_id)
+        .bind(k.context_id)
+        .bind(k.resource_link_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         let done = sqlx::query(
             "INSERT INTO service_keys (platform_id, context_id, resource_link_id, ltiaas_platform_id, secret_ref,
                captured_at, source)
@@ -119,7 +143,15 @@ impl Store {
         .bind(k.source)
         .execute(&mut *conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let written = done.rows_affected() == 1;
+        let unused_ref = match (written, before) {
+            (true, Some((old,))) if old != k.secret_ref => Some(old),
+            (true, _) => None,
+            // Lost, but the row names the very same entry: it is in use.
+            (false, Some((old,))) if old == k.secret_ref => None,
+            (false, _) => Some(k.secret_ref.to_string()),
+        };
+        Ok(ServiceKeyUpsert { written, unused_ref })
     }
 
     /// Every recorded service key (optionally of one platform), oldest capture first.
@@ -230,7 +262,32 @@ mod tests {
 
     async fn upsert(s: &Store, k: &ServiceKeyInsert<'_>) -> Result<bool> {
         let mut c = s.pool().acquire().await.unwrap();
-        Store::upsert_service_key(&mut c, k).await
+        Ok(Store::upsert_service_key(&mut c, k).await?.written)
+    }
+
+    async fn upsert_unused(s: &Store, k: &ServiceKeyInsert<'_>) -> Option<String> {
+        let mut c = s.pool().acquire().await.unwrap();
+        Store::upsert_service_key(&mut c, k).await.unwrap().unused_ref
+    }
+
+    #[tokio::test]
+    async fn each_capture_learns_which_keyring_reference_nothing_names_any_more() {
+        let (s, pid) = store_with_platform().await;
+        let first = insert(pid, "passback/a", "2026-01-02T00:00:00.000Z");
+        assert_eq!(upsert_unused(&s, &first).await, None, "nothing displaced");
+        // An older capture loses: its own entry is the unused one.
+        let older = insert(pid, "passback/b", "2026-01-01T00:00:00.000Z");
+        assert_eq!(upsert_unused(&s, &older).await.as_deref(), Some("passback/b"));
+        // A newer one displaces the recorded one.
+        let newer = insert(pid, "passback/c", "2026-01-03T00:00:00.000Z");
+        assert_eq!(upsert_unused(&s, &newer).await.as_deref(), Some("passback/a"));
+        assert_eq!(
+            s.service_key(pid, "c1", "r1").await.unwrap().unwrap().secret_ref,
+            "passback/c"
+        );
+        // The same reference again (an older ledger's fixed account) leaves nothing unused.
+        let same = insert(pid, "passback/c", "2026-01-04T00:00:00.000Z");
+        assert_eq!(upsert_unused(&s, &same).await, None);
     }
 
     async fn next_ms(s: &Store, pid: i64, line_item: &str, user: &str, now: i64) -> Result<i64> {

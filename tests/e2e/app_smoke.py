@@ -277,6 +277,18 @@ def main():
             failures.append(f"a window API outside the capability was {denied!r}")
         else:
             print(f"ok: {denied}")
+        # Passback's own command checks its arguments: an unknown one is refused, nothing runs.
+        bad = request("POST", f"/session/{sid}/execute/async", {
+            "script": "const done = arguments[0];"
+                      "window.__TAURI_INTERNALS__.invoke('call', {command: 'remove_platform',"
+                      " args: {name: 'x', force: true, also: 'DROP TABLE grades'}})"
+                      ".then((v) => done('allowed: ' + JSON.stringify(v)), (e) => done(e));",
+            "args": []})
+        if not (isinstance(bad, dict) and bad.get("kind") == "invalid"
+                and "also is not an argument" in str(bad.get("message"))):
+            failures.append(f"a command with an argument it does not know was {bad!r}")
+        else:
+            print(f"ok: refused: {bad['message']}")
     except Exception as e:  # report, then clean up the session
         failures.append(str(e))
     finally:

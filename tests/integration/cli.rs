@@ -60,7 +60,7 @@ fn add_lti11_then_list_json_shows_the_platform_and_never_the_secret() {
             .await
             .unwrap();
         let platform = pb.platform("demo").await.unwrap();
-        assert_eq!(pb.platform_secret(&platform).await.unwrap(), secret);
+        assert_eq!(pb.platform_secret(&platform).await.unwrap().1.secret, secret);
         pb.store().checkpoint().await.unwrap();
         pb.store().close().await;
     });
@@ -290,4 +290,69 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+#[test]
+fn a_secret_stored_before_host_binding_is_used_nowhere_until_it_is_stored_again() {
+    require_secret_service();
+    let l = TempLedger::new();
+    let secret = format!("old-style-{}", uuid_like());
+    add_demo(&l, &secret);
+    // What an older Passback left in the keyring: the bare secret, no hosts.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let secret_ref = rt.block_on(async {
+        let pb = passback::Passback::open(l.path(), passback::secrets::Secrets::os().await)
+            .await
+            .unwrap();
+        let p = pb.platform("demo").await.unwrap();
+        let r = passback::secrets::SecretRef::parse(&p.secret_ref).unwrap();
+        pb.secrets().set_raw(&r, &secret).await.unwrap();
+        pb.store().close().await;
+        r
+    });
+    let dry = |l: &TempLedger| {
+        let mut c = l.cmd();
+        c.args([
+            "send-one",
+            "--platform",
+            "demo",
+            "--sourcedid",
+            "sid-1",
+            "--outcome-url",
+            "http://127.0.0.1:9/outcomes",
+            "--score",
+            "0.5",
+            "--dry-run",
+        ]);
+        c
+    };
+    dry(&l)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("without the hosts it may be sent to"))
+        .stderr(predicate::str::contains("passback platform secret set"));
+    // Stored again for the platform's hosts, it signs for them.
+    l.cmd()
+        .args(["platform", "secret", "set", "demo"])
+        .write_stdin(secret.clone())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("for 127.0.0.1 only"));
+    dry(&l).assert().success();
+    rt.block_on(async {
+        let bound = passback::secrets::Secrets::os()
+            .await
+            .get_bound(&secret_ref)
+            .await
+            .unwrap();
+        assert_eq!(
+            (bound.secret.as_str(), bound.hosts.clone()),
+            (secret.as_str(), vec!["127.0.0.1".to_string()])
+        );
+        passback::secrets::Secrets::os()
+            .await
+            .delete(&secret_ref)
+            .await
+            .unwrap();
+    });
 }

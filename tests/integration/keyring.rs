@@ -13,14 +13,26 @@ async fn real_secret_service_round_trip() {
     assert!(st.detail.contains("Secret Service"), "{}", st.detail);
 
     let r = SecretRef::platform(&uuid(), "it-test");
-    s.set(&r, "value-1 with spaces & ünïcode").await.unwrap();
-    // A fresh handle (as a new process would have) reads it back.
+    let hosts = ["lms.example.edu".to_string()];
+    s.set_bound(&r, "value-1 with spaces & ünïcode", &hosts)
+        .await
+        .unwrap();
+    // A fresh handle (as a new process would have) reads it back, with its binding.
     let other = Secrets::os().await;
-    assert_eq!(other.get(&r).await.unwrap(), "value-1 with spaces & ünïcode");
-    s.set(&r, "value-2").await.unwrap();
-    assert_eq!(other.get(&r).await.unwrap(), "value-2", "set replaces");
+    let back = other.get_bound(&r).await.unwrap();
+    assert_eq!(back.secret, "value-1 with spaces & ünïcode");
+    assert_eq!(back.hosts, hosts);
+    s.set_bound(&r, "value-2", &hosts).await.unwrap();
+    assert_eq!(
+        other.get_bound(&r).await.unwrap().secret,
+        "value-2",
+        "set replaces"
+    );
     s.delete(&r).await.unwrap();
-    assert_eq!(other.get(&r).await.unwrap_err().kind, ErrorKind::SecretMissing);
+    assert_eq!(
+        other.get_bound(&r).await.unwrap_err().kind,
+        ErrorKind::SecretMissing
+    );
 }
 
 #[tokio::test]
@@ -29,10 +41,11 @@ async fn entries_of_two_ledgers_do_not_collide() {
     let s = Secrets::os().await;
     let a = SecretRef::platform(&uuid(), "same-name");
     let b = SecretRef::platform(&uuid(), "same-name");
-    s.set(&a, "A").await.unwrap();
-    s.set(&b, "B").await.unwrap();
-    assert_eq!(s.get(&a).await.unwrap(), "A");
-    assert_eq!(s.get(&b).await.unwrap(), "B");
+    let hosts = ["lms.example.edu".to_string()];
+    s.set_bound(&a, "A", &hosts).await.unwrap();
+    s.set_bound(&b, "B", &hosts).await.unwrap();
+    assert_eq!(s.get_bound(&a).await.unwrap().secret, "A");
+    assert_eq!(s.get_bound(&b).await.unwrap().secret, "B");
     s.delete(&a).await.unwrap();
     s.delete(&b).await.unwrap();
 }

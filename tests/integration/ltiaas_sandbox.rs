@@ -736,9 +736,10 @@ async fn timestamps_strictly_increase_and_the_lms_would_refuse_a_replay() {
         .clone();
     let key =
         r.pb.secrets()
-            .get(&passback::secrets::SecretRef::parse(&sk).unwrap())
+            .get_bound(&passback::secrets::SecretRef::parse(&sk).unwrap())
             .await
-            .unwrap();
+            .unwrap()
+            .secret;
     let auth = LtiaasAuth::service_key(&r.sb.info.ltiaas_api_key, &key).unwrap();
     let body = ScoreToSend::final_score("u1", 1.0, 10.0).body(stamps[0].clone());
     let req = client
@@ -960,8 +961,9 @@ async fn keys_never_reach_the_ledger_the_journal_or_a_dry_run() {
     let k = &r.pb.ltiaas_service_keys(None).await.unwrap()[0];
     let stored =
         r.pb.secrets()
-            .get(&passback::secrets::SecretRef::parse(&k.secret_ref).unwrap())
+            .get_bound(&passback::secrets::SecretRef::parse(&k.secret_ref).unwrap())
             .await
-            .unwrap();
+            .unwrap()
+            .secret;
     assert_eq!(stored, secrets[2]);
 }

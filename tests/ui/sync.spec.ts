@@ -344,19 +344,28 @@ test('edit and remove a platform in the window: the secret is kept or replaced, 
   server = await startServer(db);
   await page.goto(server.url);
 
-  // Edit: another allowed host; the secret field left empty keeps the stored secret.
+  // Edit: the secret field left empty keeps the stored secret, for the hosts it was stored for.
   await page.getByTestId('platforms').getByTestId('edit-platform').click();
   const edit = page.getByRole('dialog', { name: 'Edit platform sb' });
   await expect(edit.getByTestId('platform-name')).toHaveValue('sb');
   await expect(edit.getByTestId('platform-name')).toHaveAttribute('readonly', '');
   await expect(edit.getByTestId('platform-hosts')).toHaveValue('127.0.0.1');
   await expect(edit.getByTestId('platform-secret')).toHaveValue('');
+  await edit.getByTestId('platform-key').fill(sandbox.key);
+  await edit.getByTestId('platform-save').click();
+  await page.getByRole('dialog', { name: 'Platform sb saved' }).getByTestId('platform-done').click();
+  // Another host: the kept secret does not follow it there until it is typed again.
+  await page.getByTestId('platforms').getByTestId('edit-platform').click();
   await edit.getByTestId('platform-hosts').fill('127.0.0.1, LMS.example.edu');
+  await edit.getByTestId('platform-save').click();
+  await expect(edit.getByTestId('platform-error')).toContainText('lms.example.edu is a new host');
+  await expect(page.getByTestId('platforms')).not.toContainText('lms.example.edu');
+  await edit.getByTestId('platform-secret').fill(sandbox.secret);
   await edit.getByTestId('platform-save').click();
   const saved = page.getByRole('dialog', { name: 'Platform sb saved' });
   await saved.getByTestId('platform-done').click();
   await expect(page.getByTestId('platforms')).toContainText('127.0.0.1, lms.example.edu');
-  // The kept secret still signs: both grades reach the LMS.
+  // The secret still signs: both grades reach the LMS.
   await page.getByTestId('action-send-missing').click();
   const send = page.getByTestId('job-dialog');
   await send.getByTestId('job-start').click();

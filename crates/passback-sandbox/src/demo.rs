@@ -138,7 +138,11 @@ pub async fn open(db_path: &Path, secrets: Secrets) -> Result<DemoWorkspace> {
         // keyring): put the sandbox's secret back where the ledger's reference points.
         let secret_ref = SecretRef::parse_owned(&existing.secret_ref, &pb.store().ledger_id().await?)?;
         pb.secrets()
-            .set(&secret_ref, &sandbox.info.consumer_secret)
+            .set_bound(
+                &secret_ref,
+                &sandbox.info.consumer_secret,
+                &existing.allowed_hosts,
+            )
             .await?;
     } else {
         pb.add_lti11_platform(

@@ -577,7 +577,11 @@ force: boolean, };
 /**
  * A removed platform, with what went with it.
  */
-export type RemovedPlatform = { name: string, contexts: number, grades: number, keyring_entries: number, };
+export type RemovedPlatform = { name: string, contexts: number, grades: number, 
+/**
+ * Keyring entries found and deleted.
+ */
+keyring_entries: number, };
 
 /**
  * A row an import rejected (quarantined) or skipped: where and why, never its content.

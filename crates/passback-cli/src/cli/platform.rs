@@ -48,12 +48,27 @@ pub enum PlatformCmd {
     },
     /// List platforms (never shows secrets).
     List(JsonFlag),
+    /// The platform's secret in this computer's keyring.
+    #[command(subcommand)]
+    Secret(SecretCmd),
     /// Remove a platform, its ledger data and its keyring entries.
     Remove {
         name: String,
         /// Confirm removing a platform that still has grades.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCmd {
+    /// Store the platform's consumer secret or API key again (read from stdin or
+    /// --secret-env), for the hosts the platform lists now: for a new keyring, a
+    /// shared ledger, or an entry stored before secrets were bound to their hosts.
+    Set {
+        name: String,
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
     },
 }
 
@@ -145,6 +160,16 @@ pub async fn run(db: Option<&Path>, cmd: PlatformCmd) -> Result<ExitCode> {
                     &rows,
                 );
             }
+        }
+        PlatformCmd::Secret(SecretCmd::Set { name, secret_env }) => {
+            let secret = read_secret(secret_env.as_deref(), "secret")?;
+            let pb = open(db).await?;
+            let p = pb.set_platform_secret(&name, &secret).await?;
+            println!(
+                "Stored the secret of platform {} in the OS keyring, for {} only.",
+                p.name,
+                p.allowed_hosts.join(", ")
+            );
         }
         PlatformCmd::Remove { name, yes } => {
             let pb = open(db).await?;

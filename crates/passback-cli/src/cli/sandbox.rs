@@ -27,6 +27,9 @@ pub struct SandboxArgs {
     /// Consumer secret (default: derived from the seed).
     #[arg(long)]
     pub consumer_secret: Option<String>,
+    /// The LTIAAS API key the sandbox accepts (default: derived from the seed).
+    #[arg(long, value_name = "KEY")]
+    pub ltiaas_api_key: Option<String>,
     /// File of valid sourcedids, one per line (optionally `<sourcedid> <state>`).
     #[arg(long, value_name = "FILE")]
     pub sourcedids: Option<PathBuf>,
@@ -103,6 +106,9 @@ pub async fn run_sandbox(a: SandboxArgs) -> Result<ExitCode> {
     cfg.consumer_key = a.consumer_key;
     if let Some(s) = a.consumer_secret {
         cfg.consumer_secret = s;
+    }
+    if let Some(k) = a.ltiaas_api_key {
+        cfg.ltiaas_api_key = k;
     }
     cfg.clock_offset_secs = a.clock_offset;
     if !(a.points_possible.is_finite() && a.points_possible > 0.0) {
