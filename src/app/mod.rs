@@ -37,14 +37,34 @@ pub use platforms::{RemovedPlatform, normalize_host};
 pub const DB_ENV: &str = "PASSBACK_DB";
 
 /// The ledger path: `--db` wins, then `PASSBACK_DB`, then the OS data dir.
+/// A value that looks like a URL (`scheme://…`) is refused rather than taken for a
+/// file name: `PASSBACK_DB=postgres://…` must not quietly create a SQLite file
+/// under `./postgres:/`.
 pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+    let chosen = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os(DB_ENV).filter(|v| !v.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => return default_db_path(),
+        },
+    };
+    if let Some(scheme) = url_scheme(&chosen.to_string_lossy()) {
+        return Err(Error::invalid(format!(
+            "the ledger {:?} is a {scheme}:// address, not a file: this Passback opens ledgers that are SQLite \
+             files only. Give the path of a ledger file (--db PATH or PASSBACK_DB=PATH), or leave both out for \
+             your own ledger.",
+            chosen.to_string_lossy()
+        )));
     }
-    if let Some(p) = std::env::var_os(DB_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    default_db_path()
+    Ok(chosen)
+}
+
+/// The scheme of a `scheme://…` value (RFC 3986 scheme characters), if it is one.
+fn url_scheme(value: &str) -> Option<&str> {
+    let (scheme, _) = value.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(scheme)
 }
 
 /// `<OS data dir>/passback/ledger.sqlite` (e.g. `~/.local/share/passback/` on Linux).
@@ -197,5 +217,29 @@ mod tests {
         let explicit = resolve_db_path(Some(Path::new("/tmp/x.sqlite"))).unwrap();
         assert_eq!(explicit, PathBuf::from("/tmp/x.sqlite"));
         assert!(default_db_path().unwrap().ends_with("ledger.sqlite"));
+    }
+
+    #[test]
+    fn an_address_is_refused_rather_than_taken_for_a_file_name() {
+        for url in [
+            "postgres://team@db.example.edu/passback",
+            "postgresql://x",
+            "mysql://h/db",
+            "sqlite://l.db",
+        ] {
+            let e = resolve_db_path(Some(Path::new(url))).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Invalid, "{url}");
+            assert!(e.message.contains("not a file"), "{}", e.message);
+            assert!(!Path::new("postgres:").exists(), "nothing was created");
+        }
+        for path in [
+            "ledger.sqlite",
+            "./a://b",
+            "C:\\ledgers\\l.sqlite",
+            "/tmp/with:colon.sqlite",
+            "1http://x",
+        ] {
+            assert!(resolve_db_path(Some(Path::new(path))).is_ok(), "{path}");
+        }
     }
 }
