@@ -174,31 +174,44 @@ impl LtiaasAuth {
 fn echoed_forms(secret: &str) -> Vec<String> {
     let json = serde_json::to_string(secret).unwrap_or_default();
     let json = json.trim_matches('"').to_string();
-    let ascii_json: String = secret
-        .chars()
-        .map(|c| match c {
-            c if c.is_ascii_alphanumeric() || "-_.~".contains(c) => c.to_string(),
-            c => c
-                .encode_utf16(&mut [0; 2])
-                .iter()
-                .map(|u| format!("\\u{u:04x}"))
-                .collect(),
-        })
-        .collect();
-    let percent = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    // Every character but letters and digits escaped, with hex digits in either case
+    // (only the hex changes case, never the secret's own letters).
+    let escaped = |unicode: bool, upper: bool| -> String {
+        let hex = |v: u32, width: usize| {
+            if upper {
+                format!("{v:0width$X}")
+            } else {
+                format!("{v:0width$x}")
+            }
+        };
+        let mut out = String::new();
+        for c in secret.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c);
+            } else if unicode {
+                for u in c.encode_utf16(&mut [0; 2]) {
+                    out.push_str(&format!("\\u{}", hex(u32::from(*u), 4)));
+                }
+            } else {
+                for b in c.to_string().bytes() {
+                    out.push_str(&format!("%{}", hex(u32::from(b), 2)));
+                }
+            }
+        }
+        out
+    };
     let mut forms = vec![
         secret.to_string(),
-        json.clone(),
         json.replace('/', "\\/"),
-        ascii_json.clone(),
-        ascii_json.to_uppercase().replace("\\U", "\\u"),
-        percent.clone(),
-        percent.to_lowercase(),
+        json,
+        escaped(true, false),
+        escaped(true, true),
+        escaped(false, true),
+        escaped(false, false),
         encode_component(secret),
     ];
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     forms.dedup();
-    forms.retain(|f| !f.is_empty());
     forms
 }
 
@@ -1073,25 +1086,29 @@ mod tests {
         for secret in [api, sk] {
             let json = serde_json::to_string(secret).unwrap();
             let json = json.trim_matches('"');
-            let ascii: String = secret
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_string()
-                    } else {
-                        format!("\\u{:04x}", c as u32)
-                    }
-                })
-                .collect();
-            let pct = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+            // Hex digits in either case; the secret's own letters as they are.
+            let escape = |f: &dyn Fn(u32) -> String, unicode: bool| -> String {
+                secret
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_string()
+                        } else if unicode {
+                            f(c as u32)
+                        } else {
+                            c.to_string().bytes().map(|b| f(u32::from(b))).collect()
+                        }
+                    })
+                    .collect()
+            };
             for echoed in [
                 secret.to_string(),
                 json.to_string(),
                 json.replace('/', "\\/"),
-                ascii.clone(),
-                ascii.to_uppercase().replace("\\U", "\\u"),
-                pct.clone(),
-                pct.to_lowercase(),
+                escape(&|u| format!("\\u{u:04x}"), true),
+                escape(&|u| format!("\\u{u:04X}"), true),
+                escape(&|b| format!("%{b:02X}"), false),
+                escape(&|b| format!("%{b:02x}"), false),
             ] {
                 let body = format!("{{\"error\":\"bad key {echoed} given\"}}");
                 let out = a.scrub(&body);
