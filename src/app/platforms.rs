@@ -25,24 +25,6 @@ pub struct RemovedPlatform {
     pub keyring_entries: usize,
 }
 
-/// An LTIAAS base URL, checked: https, or plain http to a loopback host. Returns it
-/// without a trailing slash, with its host.
-fn ltiaas_base(url: &str) -> Result<(String, String)> {
-    let base = url.trim().trim_end_matches('/').to_string();
-    let parsed = url::Url::parse(&base).map_err(|e| {
-        Error::invalid(format!(
-            "base URL {base:?} is not a valid URL ({e}); it must start with https://"
-        ))
-    })?;
-    crate::http::check_secret_destination(&parsed, "base URL")?;
-    let host = match (parsed.host_str(), parsed.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        (None, _) => return Err(Error::invalid(format!("base URL {base:?} has no host"))),
-    };
-    Ok((base, host.to_ascii_lowercase()))
-}
-
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -181,7 +163,7 @@ impl Passback {
                 (Some(key), None, hosts, f.allow_http)
             }
             PlatformKind::Ltiaas => {
-                let (base, host) = ltiaas_base(&f.base_url)?;
+                let (base, host) = crate::ltiaas::client::parse_base(&f.base_url)?;
                 (None, Some(base), vec![host], false)
             }
         };
@@ -315,7 +297,7 @@ impl Passback {
     /// Add an LTIAAS platform. The API key goes to the keyring.
     pub async fn add_ltiaas_platform(&self, p: NewLtiaasPlatform, api_key: &str) -> Result<Platform> {
         validate_name(&p.name)?;
-        let (base, host) = ltiaas_base(&p.base_url)?;
+        let (base, host) = crate::ltiaas::client::parse_base(&p.base_url)?;
         self.add_platform(
             PlatformInsert {
                 name: &p.name,

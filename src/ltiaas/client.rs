@@ -578,6 +578,34 @@ struct Raw {
     budget: RateBudget,
 }
 
+/// An LTIAAS base URL, checked: https, or plain http to a loopback IP literal, with
+/// no userinfo, query or fragment. Returns it without a trailing slash, and its
+/// `host` or `host:port` (lower case): where the API key may go.
+pub fn parse_base(url: &str) -> Result<(String, String)> {
+    let base = url.trim().trim_end_matches('/').to_string();
+    let parsed = Url::parse(&base).map_err(|e| {
+        Error::invalid(format!(
+            "the LTIAAS base URL {base:?} is not a valid URL ({e}); it must start with https://"
+        ))
+    })?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::invalid(format!(
+            "the LTIAAS base URL {base:?} must not have a query or fragment"
+        )));
+    }
+    crate::http::check_secret_destination(&parsed, "the LTIAAS base URL")?;
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => {
+            return Err(Error::invalid(format!(
+                "the LTIAAS base URL {base:?} has no host"
+            )));
+        }
+    };
+    Ok((base, host.to_ascii_lowercase()))
+}
+
 /// The LTIAAS HTTP client (rustls, no redirects, bounded bodies).
 #[derive(Debug, Clone)]
 pub struct LtiaasClient {
@@ -588,32 +616,15 @@ pub struct LtiaasClient {
 }
 
 impl LtiaasClient {
-    /// A client for `base_url` (e.g. `https://your.ltiaas.com`).
+    /// A client for `base_url` (e.g. `https://your.ltiaas.com`). The API key travels
+    /// in every request: the URL is checked here, where it is sent, not only when the
+    /// platform was stored (a ledger may have been edited since).
     pub fn new(base_url: &str, opts: ClientOptions) -> Result<Self> {
-        let base = base_url.trim().trim_end_matches('/').to_string();
-        let parsed = Url::parse(&base)
-            .map_err(|e| Error::invalid(format!("the LTIAAS base URL {base:?} is not a valid URL: {e}")))?;
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(Error::invalid(format!(
-                "the LTIAAS base URL {base:?} must not have a query or fragment"
-            )));
-        }
-        // The API key travels in every request: checked here, where it is sent, not
-        // only when the platform was stored (a ledger may have been edited since).
-        crate::http::check_secret_destination(&parsed, "the LTIAAS base URL")?;
-        let host = match (parsed.host_str(), parsed.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => {
-                return Err(Error::invalid(format!(
-                    "the LTIAAS base URL {base:?} has no host"
-                )));
-            }
-        };
+        let (base, host) = parse_base(base_url)?;
         Ok(Self {
             http: build_client(opts)?,
             base,
-            host: host.to_ascii_lowercase(),
+            host,
         })
     }
 

@@ -292,10 +292,7 @@ fn host_of(c: &Candidate, route: &Route, target: &Target) -> String {
     match (route, target) {
         (Route::Lti11 { .. }, Target::Outcome(Ok(u))) => host(u).unwrap_or_default(),
         (Route::Lti11 { .. }, _) => c.outcome_url.clone().unwrap_or_default(),
-        (Route::Ltiaas { client, .. }, _) => Url::parse(client.base())
-            .ok()
-            .and_then(|u| host(&u))
-            .unwrap_or_else(|| client.base().to_string()),
+        (Route::Ltiaas { client, .. }, _) => client.host().to_string(),
         (Route::Unreachable(_), _) => String::new(),
     }
 }
