@@ -425,6 +425,28 @@ impl Secrets {
         self.with_entry(r, |e| e.get_password()).await
     }
 
+    /// Delete entries nothing names any more (best effort: an entry left behind is
+    /// logged, never an error, since the ledger has already moved on).
+    pub async fn forget(&self, refs: &[SecretRef]) {
+        for r in refs {
+            if let Err(e) = self.delete(r).await {
+                tracing::warn!(entry = %r, error = %e, "could not delete an unused keyring entry");
+            }
+        }
+    }
+
+    /// [`Secrets::forget`] the references a ledger handed back as unused (see
+    /// `Batch::commit_returning_unused_keys`), only those that are `ledger_id`'s own;
+    /// returns the ones forgotten.
+    pub async fn forget_unused(&self, refs: &[String], ledger_id: &str) -> Vec<SecretRef> {
+        let owned: Vec<SecretRef> = refs
+            .iter()
+            .filter_map(|r| SecretRef::parse_owned(r, ledger_id).ok())
+            .collect();
+        self.forget(&owned).await;
+        owned
+    }
+
     /// Delete an entry; deleting one that is already gone is not an error. Says
     /// whether there was an entry to delete.
     pub async fn delete(&self, r: &SecretRef) -> Result<bool> {

@@ -414,15 +414,12 @@ impl Passback {
         let unused = match committed {
             Ok((_, unused)) => unused,
             Err(e) => {
-                crate::import::forget_keys(self.secrets(), &written).await;
+                self.secrets().forget(&written).await;
                 return Err(e);
             }
         };
-        let mut unused_refs = Vec::new();
-        for r in &unused {
-            unused_refs.push(self.owned_secret_ref(r).await?);
-        }
-        crate::import::forget_keys(self.secrets(), &unused_refs).await;
+        let ledger_id = self.store().ledger_id().await?;
+        let unused_refs = self.secrets().forget_unused(&unused, &ledger_id).await;
         let mut launch = plan.launch;
         if written.iter().any(|w| unused_refs.contains(w)) {
             // Another capture, newer than this one, was recorded meanwhile: it stays.

@@ -634,16 +634,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Delete the keyring entries of service keys no ledger row names (best effort: a
-/// leftover entry is logged, never an error once the ledger has committed).
-pub async fn forget_keys(secrets: &Secrets, refs: &[SecretRef]) {
-    for r in refs {
-        if let Err(e) = secrets.delete(r).await {
-            tracing::warn!(entry = %r, error = %e, "could not delete an unused service key from the keyring");
-        }
-    }
-}
-
 /// The first identifier in `facts` with a control character in it (a NUL, an
 /// escape, a line break), by its LTI name, and the character: damage, never an id
 /// the LMS gave, and it would be stored, listed and sent as it is.
@@ -845,7 +835,7 @@ pub async fn import_file(
     // A failure of the ledger itself ends the import with nothing written.
     if let Err(e) = ran {
         let _ = ctx.batch.rollback().await;
-        forget_keys(ctx.secrets, &ctx.keys_written).await;
+        ctx.secrets.forget(&ctx.keys_written).await;
         return Err(e);
     }
     let stop = if opts.strict && ctx.counts.quarantined > 0 {
@@ -897,7 +887,7 @@ pub async fn import_file(
             };
             // Nothing of the file is kept: the whole transaction goes.
             let issues = std::mem::take(&mut ctx.unsaved_issues);
-            forget_keys(ctx.secrets, &ctx.keys_written).await;
+            ctx.secrets.forget(&ctx.keys_written).await;
             let Ctx { batch, counts, .. } = ctx;
             batch.rollback().await?;
             report.counts.imported = 0;
@@ -956,11 +946,7 @@ pub async fn import_file(
             } else {
                 let (_, unused) = batch.commit_returning_unused_keys().await?;
                 // Displaced by a newer capture, or captures of this file that lost.
-                let unused: Vec<SecretRef> = unused
-                    .iter()
-                    .filter_map(|r| SecretRef::parse_owned(r, &ledger_id).ok())
-                    .collect();
-                forget_keys(secrets, &unused).await;
+                secrets.forget_unused(&unused, &ledger_id).await;
                 report.batch_id = batch_id;
             }
         }
