@@ -336,6 +336,10 @@ impl<'a> Ctx<'a> {
             let reason = format!("{column} contains a control character (U+{:04X})", u32::from(c));
             return self.reject(line, Some(column), reason).await;
         }
+        if let Some(reason) = invalid_grade(&facts) {
+            // Caught here for every format: the ledger would refuse it and end the file.
+            return self.reject(line, None, reason).await;
+        }
         if dated_in_the_future(&facts, time::OffsetDateTime::now_utc().unix_timestamp()) {
             // An older observation never becomes current: one grade dated years ahead
             // would keep every real grade of its learner and activity out.
@@ -632,6 +636,16 @@ impl<'a> Ctx<'a> {
         let issues = std::mem::take(&mut self.unsaved_issues);
         self.batch.save_issues(&issues).await
     }
+}
+
+/// Why a grade among `facts` is one the ledger refuses (an infinite or negative
+/// score, no maximum, …), so the row is rejected by line instead of the ledger ending
+/// the whole file.
+fn invalid_grade(facts: &[Fact]) -> Option<String> {
+    facts.iter().find_map(|f| match f {
+        Fact::Grade { grade, .. } => crate::store::validate_grade(grade).err().map(|e| e.message),
+        _ => None,
+    })
 }
 
 /// The first identifier in `facts` with a control character in it (a NUL, an
@@ -987,6 +1001,25 @@ mod tests {
                 source: "test".into(),
             },
             observed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_grade_the_ledger_would_refuse_is_that_rows_reason() {
+        assert_eq!(invalid_grade(&[grade("bio-101", "u-ada")]), None);
+        for (given, max, why) in [
+            (f64::INFINITY, 10.0, "score given"),
+            (-1.0, 10.0, "score given"),
+            (1.0, 0.0, "score maximum"),
+            (1.0, f64::NAN, "score maximum"),
+        ] {
+            let mut f = grade("bio-101", "u-ada");
+            if let Fact::Grade { grade, .. } = &mut f {
+                grade.score_given = given;
+                grade.score_maximum = max;
+            }
+            let reason = invalid_grade(&[f]).expect("refused");
+            assert!(reason.contains(why), "{given}/{max}: {reason}");
         }
     }
 
