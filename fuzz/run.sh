@@ -15,13 +15,13 @@ FUZZ="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$FUZZ"
 # The main workspace's CARGO_TARGET_DIR is for its own builds; this crate builds in fuzz/target.
 unset CARGO_TARGET_DIR
-export RUSTC_BOOTSTRAP=1
 CARGO_FUZZ_VERSION=0.13.2
 
 which="${1:-all}"
 secs="${2:-30}"
 jobs="${PASSBACK_FUZZ_JOBS:-1}"
-[[ "$secs" =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not $secs" >&2; exit 2; }
+# 0 would mean "no limit" to libFuzzer.
+[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS must be a whole number above 0, not $secs" >&2; exit 2; }
 
 if ! command -v cargo-fuzz >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
   echo "==> installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install, once)"
@@ -38,7 +38,13 @@ else
 fi
 
 echo "==> building the fuzz targets (cargo fuzz build, AddressSanitizer)"
-cargo fuzz build
+# Only this build needs RUSTC_BOOTSTRAP (not installing cargo-fuzz, whose build scripts
+# would otherwise think they are on nightly). One target builds only that one.
+if [ "$which" = all ]; then
+  RUSTC_BOOTSTRAP=1 cargo fuzz build
+else
+  RUSTC_BOOTSTRAP=1 cargo fuzz build "$which"
+fi
 # Run what was just built (`cargo fuzz run` would rebuild for each target).
 bin="$FUZZ/target/$(rustc -vV | sed -n 's/^host: //p')/release"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"

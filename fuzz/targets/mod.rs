@@ -148,7 +148,7 @@ struct Env {
     rt: tokio::runtime::Runtime,
     pb: Passback,
     dir: PathBuf,
-    /// Imports run one at a time (the replay test runs targets on several threads).
+    /// Imports run one at a time (two tests of the replay binary may reach it at once).
     lock: Mutex<()>,
 }
 

@@ -145,11 +145,7 @@ fn attempt_result(status: &str, body: &str, pending_status: Option<u16>) -> Atte
         Some(code) => {
             obs.http_status = Some(code);
             match pox::parse_response(body.trim().as_bytes()) {
-                Ok(p) => {
-                    obs.code_major = Some(p.code_major.as_str().to_string());
-                    obs.description = p.description;
-                    obs.ext_canvas_error_code = p.ext_canvas_error_code;
-                }
+                Ok(p) => obs.record_pox(&p),
                 Err(e) if body.trim().is_empty() || body.trim() == "Unknown" => {
                     if code >= 400 {
                         obs.description = None;

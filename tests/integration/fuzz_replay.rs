@@ -14,6 +14,31 @@ fn corpus_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus"))
 }
 
+/// The names in `dir` (file stems), sorted.
+fn names_in(dir: PathBuf) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("an entry").path())
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_fuzz_target_is_replayed_and_every_corpus_has_its_target() {
+    let mut listed: Vec<String> = fuzz_targets::TARGETS.iter().map(|(n, _)| n.to_string()).collect();
+    listed.sort();
+    // A target fuzzed but missing from TARGETS would never be replayed, and a corpus
+    // without its target would never be read.
+    assert_eq!(names_in(corpus_root()), listed, "fuzz/corpus/* against TARGETS");
+    assert_eq!(
+        names_in(corpus_root().join("../fuzz_targets")),
+        listed,
+        "fuzz/fuzz_targets/*.rs against TARGETS"
+    );
+}
+
 #[test]
 fn every_fuzz_corpus_replays_through_its_target() {
     let mut failures = Vec::new();
