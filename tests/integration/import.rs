@@ -208,39 +208,14 @@ fn runtime() -> tokio::runtime::Runtime {
 /// file's batch record says why nothing was kept).
 fn logical_dump(l: &TempLedger) -> Vec<String> {
     runtime().block_on(async {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", l.path().display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let tables: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-             AND name NOT IN ('import_batches', 'import_issues', '_sqlx_migrations') ORDER BY name",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        let mut out = Vec::new();
-        for (t,) in tables {
-            let cols: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT name FROM pragma_table_info('{t}')"
-            )))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            let expr = cols
-                .iter()
-                .map(|(c,)| format!("quote(\"{c}\")"))
-                .collect::<Vec<_>>()
-                .join(" || '|' || ");
-            let rows: Vec<(String,)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM \"{t}\"")))
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap();
-            let mut rows: Vec<String> = rows.into_iter().map(|(r,)| format!("{t}: {r}")).collect();
-            rows.sort();
-            out.extend(rows);
-        }
-        out
+        let store = passback::store::Store::open_read_only(l.path()).await.unwrap();
+        let tables = store.logical_dump().await.unwrap();
+        store.close().await;
+        tables
+            .iter()
+            .filter(|t| !["import_batches", "import_issues"].contains(&t.name.as_str()))
+            .flat_map(|t| t.lines())
+            .collect()
     })
 }
 
