@@ -657,7 +657,7 @@ impl RowIssueKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DoctorReport {
     pub passback_version: String,
-    pub sqlite_version: String,
+    pub engine_version: String,
     pub db_path: String,
     pub schema_version: i64,
     pub schema_latest: i64,

@@ -23,11 +23,11 @@ pub mod sync;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::intake::Intake;
 use crate::model::{DoctorReport, Overview};
 use crate::secrets::Secrets;
-use crate::store::Store;
+use crate::store::{ServerAddress, Store};
 
 pub use grades::ManualGrade;
 pub use lti11::OneOutcome;
@@ -36,27 +36,74 @@ pub use platforms::{RemovedPlatform, normalize_host};
 /// Environment variable that overrides the ledger location.
 pub const DB_ENV: &str = "PASSBACK_DB";
 
-/// The ledger path: `--db` wins, then `PASSBACK_DB`, then the OS data dir.
-/// A value that looks like a URL (`scheme://…`) is refused rather than taken for a
-/// file name: `PASSBACK_DB=postgres://…` must not quietly create a SQLite file
-/// under `./postgres:/`.
-pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
+/// Where a ledger lives: a SQLite file (one person's) or a PostgreSQL database (a
+/// team's, `postgres://user@host:port/database`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ledger {
+    File(PathBuf),
+    Server(ServerAddress),
+}
+
+impl std::fmt::Display for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ledger::File(p) => write!(f, "{}", p.display()),
+            Ledger::Server(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The ledger `--db` names, else `PASSBACK_DB`, else the file in the OS data dir.
+/// A `postgres://` or `postgresql://` address is a team ledger; any other
+/// `scheme://…` value is refused rather than taken for a file name
+/// (`PASSBACK_DB=mysql://…` must not quietly create a SQLite file under `./mysql:/`).
+pub fn resolve_ledger(explicit: Option<&Path>) -> Result<Ledger> {
     let chosen = match explicit {
         Some(p) => p.to_path_buf(),
         None => match std::env::var_os(DB_ENV).filter(|v| !v.is_empty()) {
             Some(p) => PathBuf::from(p),
-            None => return default_db_path(),
+            None => return default_db_path().map(Ledger::File),
         },
     };
-    if let Some(scheme) = url_scheme(&chosen.to_string_lossy()) {
-        return Err(Error::invalid(format!(
-            "the ledger {:?} is a {scheme}:// address, not a file: this Passback opens ledgers that are SQLite \
-             files only. Give the path of a ledger file (--db PATH or PASSBACK_DB=PATH), or leave both out for \
-             your own ledger.",
-            chosen.to_string_lossy()
-        )));
+    let text = chosen.to_string_lossy();
+    match url_scheme(&text) {
+        Some("postgres" | "postgresql") => Ok(Ledger::Server(ServerAddress::parse(&text)?)),
+        Some(scheme) => Err(Error::invalid(format!(
+            "the ledger {text:?} is a {scheme}:// address: Passback opens SQLite files and PostgreSQL \
+             databases (postgres://USER@HOST:PORT/DATABASE). Give a file path or a postgres:// address \
+             (--db or PASSBACK_DB), or leave both out for your own ledger."
+        ))),
+        None => Ok(Ledger::File(chosen)),
     }
-    Ok(chosen)
+}
+
+/// The ledger file: like [`resolve_ledger`], for what only a file can be (the
+/// demo workspace, a ledger someone sent).
+pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    match resolve_ledger(explicit)? {
+        Ledger::File(p) => Ok(p),
+        Ledger::Server(a) => Err(Error::invalid(format!(
+            "{a} is a team ledger on a PostgreSQL server; this needs a ledger file (--db PATH)."
+        ))),
+    }
+}
+
+/// Store this person's password for a team ledger's server in their keyring.
+pub async fn set_server_password(secrets: &Secrets, address: &ServerAddress, password: &str) -> Result<()> {
+    secrets.set_raw(&server_password_ref(address), password).await
+}
+
+/// Remove it; whether there was one.
+pub async fn forget_server_password(secrets: &Secrets, address: &ServerAddress) -> Result<bool> {
+    secrets.delete(&server_password_ref(address)).await
+}
+
+/// The keyring entry holding this person's password for a team ledger's server.
+pub fn server_password_ref(address: &ServerAddress) -> crate::secrets::SecretRef {
+    crate::secrets::SecretRef {
+        service: crate::secrets::SERVICE.into(),
+        account: format!("ledger-server/{}", address.keyring_account()),
+    }
 }
 
 /// The scheme of a `scheme://…` value (RFC 3986 scheme characters), if it is one.
@@ -90,6 +137,32 @@ impl Passback {
     /// Open the ledger at `db_path` with the given secret store.
     pub async fn open(db_path: &Path, secrets: Secrets) -> Result<Self> {
         Self::with_store(Store::open(db_path).await?, secrets).await
+    }
+
+    /// Open a ledger file or a team ledger. A team ledger's password comes from
+    /// this person's keyring (`passback ledger password set ADDRESS`) or, when the
+    /// keyring has none (a server job), from the file `PGPASSFILE` names.
+    pub async fn open_ledger(ledger: &Ledger, secrets: Secrets) -> Result<Self> {
+        match ledger {
+            Ledger::File(path) => Self::open(path, secrets).await,
+            Ledger::Server(address) => {
+                let password = match secrets.get_raw(&server_password_ref(address)).await {
+                    Ok(p) => Some(p),
+                    Err(e)
+                        if matches!(
+                            e.kind,
+                            ErrorKind::SecretMissing | ErrorKind::Keyring | ErrorKind::NotFound
+                        ) =>
+                    {
+                        tracing::debug!(detail = %e.message, "no server password in the keyring; trying PGPASSFILE");
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
+                let store = Store::open_server(address, password.as_deref()).await?;
+                Self::with_store(store, secrets).await
+            }
+        }
     }
 
     /// Open an existing ledger read-only, with no keyring: a ledger someone sent,
@@ -160,10 +233,12 @@ impl Passback {
     }
 
     pub fn db_path(&self) -> String {
-        self.store()
-            .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| ":memory:".into())
+        let store = self.store();
+        match (store.path(), store.server()) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(server)) => server.to_string(),
+            (None, None) => ":memory:".into(),
+        }
     }
 
     /// What the main window shows on open.
@@ -186,10 +261,10 @@ impl Passback {
         let store = self.store();
         Ok(DoctorReport {
             passback_version: env!("CARGO_PKG_VERSION").into(),
-            sqlite_version: store.sqlite_version().await?,
+            engine_version: store.engine_version().await?,
             db_path: self.db_path(),
             schema_version: store.schema_version().await?,
-            schema_latest: Store::schema_latest(),
+            schema_latest: store.schema_latest(),
             ledger_id: store.ledger_id().await?,
             keyring_ok: ks.ok,
             keyring_detail: ks.detail,
@@ -220,18 +295,38 @@ mod tests {
     }
 
     #[test]
-    fn an_address_is_refused_rather_than_taken_for_a_file_name() {
-        for url in [
-            "postgres://team@db.example.edu/passback",
-            "postgresql://x",
-            "mysql://h/db",
-            "sqlite://l.db",
+    fn an_address_is_a_team_ledger_or_refused_never_taken_for_a_file_name() {
+        let team = resolve_ledger(Some(Path::new("postgres://team@db.example.edu/passback"))).unwrap();
+        assert!(
+            matches!(&team, Ledger::Server(a) if a.keyring_account() == "team@db.example.edu:5432/passback")
+        );
+        assert!(matches!(
+            resolve_ledger(Some(Path::new(
+                "postgresql://job@localhost:6543/l?sslmode=require"
+            )))
+            .unwrap(),
+            Ledger::Server(_)
+        ));
+        for (url, says) in [
+            (
+                "postgres://team:hunter2@db.example.edu/passback",
+                "contains a password",
+            ),
+            ("postgresql://x", "names no database"),
+            ("mysql://h/db", "is a mysql:// address"),
+            ("sqlite://l.db", "is a sqlite:// address"),
         ] {
-            let e = resolve_db_path(Some(Path::new(url))).unwrap_err();
+            let e = resolve_ledger(Some(Path::new(url))).unwrap_err();
             assert_eq!(e.kind, crate::error::ErrorKind::Invalid, "{url}");
-            assert!(e.message.contains("not a file"), "{}", e.message);
-            assert!(!Path::new("postgres:").exists(), "nothing was created");
+            assert!(e.message.contains(says), "{url}: {}", e.message);
+            assert!(!e.message.contains("hunter2"), "{}", e.message);
+            assert!(
+                !Path::new("postgres:").exists() && !Path::new("mysql:").exists(),
+                "nothing was created"
+            );
         }
+        let e = resolve_db_path(Some(Path::new("postgres://team@db.example.edu/passback"))).unwrap_err();
+        assert!(e.message.contains("needs a ledger file"), "{}", e.message);
         for path in [
             "ledger.sqlite",
             "./a://b",
@@ -239,7 +334,10 @@ mod tests {
             "/tmp/with:colon.sqlite",
             "1http://x",
         ] {
-            assert!(resolve_db_path(Some(Path::new(path))).is_ok(), "{path}");
+            assert!(
+                matches!(resolve_ledger(Some(Path::new(path))).unwrap(), Ledger::File(_)),
+                "{path}"
+            );
         }
     }
 }

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -471,7 +471,7 @@ impl<T> IntoIterator for Ordered<T> {
 /// upsert per kind), marking the grades of people whose role changed as dirty;
 /// then resolve every fact's place from the cache.
 async fn resolve_places(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cache: &mut Places,
     rows: &[RowFacts],
     dirty: &mut HashSet<GradeKey>,
@@ -1211,7 +1211,7 @@ impl Batch {
     /// what a parser needs to join a file against the ledger.
     pub async fn read<T: Send + 'static>(
         &mut self,
-        f: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        f: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     ) -> Result<T> {
         self.call(move |w: &mut Writer| f(&mut w.tx)).await
     }

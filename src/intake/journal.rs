@@ -3,7 +3,7 @@
 //! statuses they touch re-decided in the same transaction; and the attempts a
 //! dead process left in flight, closed as interrupted.
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{AnyConnection, Connection};
 
 use super::refresh_all;
 use crate::error::Result;
@@ -41,7 +41,7 @@ pub struct ScoreClock {
 /// Record `finishes`, then journal `starts`, in one transaction on `conn`; returns
 /// the ids of the started attempts, in order. Nothing is written unless all is.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     starts: &[NewAttempt],
     finishes: &[Finished],
 ) -> Result<Vec<i64>> {
@@ -52,7 +52,7 @@ pub async fn record(
 /// the timestamps (Unix ms) and the attempt ids, each in order. One writer
 /// serves both, so reservations never wait on the journal's write lock.
 pub async fn record_all(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     clocks: &[ScoreClock],
     starts: &[NewAttempt],
     finishes: &[Finished],
@@ -70,7 +70,7 @@ pub async fn record_all(
 /// which the caller must run for `finishes` and the returned keys — a sync run
 /// folds many commits at once; recovery folds what a stopped run left.
 pub async fn record_unfolded(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     clocks: &[ScoreClock],
     starts: &[NewAttempt],
     finishes: &[Finished],
@@ -83,7 +83,7 @@ pub async fn record_unfolded(
 
 /// Record what finished attempts `done` showed the LMS to hold, and re-decide
 /// the statuses of `keys`' grades, in one transaction. Safe to repeat.
-pub async fn fold(conn: &mut SqliteConnection, done: &[i64], keys: Vec<GradeKey>) -> Result<()> {
+pub async fn fold(conn: &mut AnyConnection, done: &[i64], keys: Vec<GradeKey>) -> Result<()> {
     let mut tx = conn.begin().await?;
     fold_in(&mut tx, done, keys).await?;
     tx.commit().await?;
@@ -91,7 +91,7 @@ pub async fn fold(conn: &mut SqliteConnection, done: &[i64], keys: Vec<GradeKey>
 }
 
 async fn write(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     clocks: &[ScoreClock],
     starts: &[NewAttempt],
     finishes: &[Finished],
@@ -124,7 +124,7 @@ fn touched(starts: &[NewAttempt], finishes: &[Finished]) -> Vec<GradeKey> {
     keys
 }
 
-async fn fold_in(conn: &mut SqliteConnection, done: &[i64], mut keys: Vec<GradeKey>) -> Result<()> {
+async fn fold_in(conn: &mut AnyConnection, done: &[i64], mut keys: Vec<GradeKey>) -> Result<()> {
     Store::observe_attempts(conn, done).await?;
     keys.sort_unstable_by_key(|k| (k.activity_ref, k.learner_ref));
     keys.dedup();

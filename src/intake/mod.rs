@@ -11,7 +11,7 @@
 //! activity, and optionally a person); intake resolves the context → activity →
 //! learner chain once, here, instead of in every caller.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::error::{Error, Result};
 use crate::model::{
@@ -82,12 +82,12 @@ pub struct Intake {
 }
 
 /// Re-decide the status of `key`'s current grade, if it has one.
-async fn refresh(conn: &mut SqliteConnection, key: GradeKey) -> Result<()> {
+async fn refresh(conn: &mut AnyConnection, key: GradeKey) -> Result<()> {
     refresh_all(conn, vec![key]).await
 }
 
 /// Re-decide the statuses of these pairs' current grades (pairs without one are skipped).
-pub(crate) async fn refresh_all(conn: &mut SqliteConnection, keys: Vec<GradeKey>) -> Result<()> {
+pub(crate) async fn refresh_all(conn: &mut AnyConnection, keys: Vec<GradeKey>) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -106,7 +106,7 @@ pub(crate) async fn refresh_all(conn: &mut SqliteConnection, keys: Vec<GradeKey>
 }
 
 /// Resolve a place, re-deciding the learner's grades when their role changed.
-async fn resolve(conn: &mut SqliteConnection, p: &Place<'_>) -> Result<Placed> {
+async fn resolve(conn: &mut AnyConnection, p: &Place<'_>) -> Result<Placed> {
     let context = Store::upsert_context(
         conn,
         p.platform_id,

@@ -5,7 +5,9 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
+
+use super::sql::Sql;
 
 use super::imports::shaped;
 use super::ledger::{grade_from_row, target_from_row};
@@ -80,7 +82,7 @@ pub struct LaunchInsert<'a> {
     pub batch_ref: Option<i64>,
 }
 
-pub(super) fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[GradeKey]) {
+pub(super) fn push_keys(q: &mut Sql, keys: &[GradeKey]) {
     q.push("(VALUES ");
     let mut sep = q.separated(", ");
     for k in keys {
@@ -95,8 +97,8 @@ pub(super) fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[GradeKey]) {
 
 impl Store {
     /// The Canvas user id a launch carried (`custom_canvas_user_id`).
-    pub async fn set_learner_canvas_id(conn: &mut SqliteConnection, learner: i64, id: &str) -> Result<()> {
-        sqlx::query("UPDATE learners SET canvas_user_id = ? WHERE id = ?")
+    pub async fn set_learner_canvas_id(conn: &mut AnyConnection, learner: i64, id: &str) -> Result<()> {
+        sqlx::query("UPDATE learners SET canvas_user_id = $1 WHERE id = $2")
             .bind(id)
             .bind(learner)
             .execute(&mut *conn)
@@ -105,8 +107,8 @@ impl Store {
     }
 
     /// The Canvas assignment id a launch carried (`custom_canvas_assignment_id`).
-    pub async fn set_activity_canvas_id(conn: &mut SqliteConnection, activity: i64, id: &str) -> Result<()> {
-        sqlx::query("UPDATE activities SET canvas_assignment_id = ? WHERE id = ?")
+    pub async fn set_activity_canvas_id(conn: &mut AnyConnection, activity: i64, id: &str) -> Result<()> {
+        sqlx::query("UPDATE activities SET canvas_assignment_id = $1 WHERE id = $2")
             .bind(id)
             .bind(activity)
             .execute(&mut *conn)
@@ -117,7 +119,7 @@ impl Store {
     /// Record where many grades go (see [`Store::set_outcome_target`]); a pair
     /// given twice takes its last target.
     pub async fn set_outcome_targets(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[(GradeKey, OutcomeTarget)],
     ) -> Result<()> {
         let mut last: HashMap<GradeKey, usize> =
@@ -128,7 +130,7 @@ impl Store {
         let mut order: Vec<usize> = last.into_values().collect();
         order.sort_unstable();
         for chunk in shaped(&order) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO outcome_targets (activity_ref, learner_ref, lis_result_sourcedid, lis_outcome_service_url,
                    ext_outcome_data_values_accepted, ext_result_total_score_accepted, ext_submitted_at_accepted,
                    ext_prioritize_non_tool_grade_accepted, ext_needs_additional_review_accepted, service_key_ref,
@@ -171,13 +173,13 @@ impl Store {
 
     /// The current grade of each pair that has one.
     pub async fn current_grades_of(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, Grade>> {
         let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
             // The keys drive the join (`(a, b) IN (VALUES …)` would scan the table).
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT g.* FROM ");
+            let mut q: Sql = Sql::new("SELECT g.* FROM ");
             push_keys(&mut q, chunk);
             q.push(
                 " AS k JOIN current_grades cg ON cg.activity_ref = k.column1 AND cg.learner_ref = k.column2
@@ -198,10 +200,10 @@ impl Store {
     }
 
     /// Add grade versions.
-    pub async fn insert_grades(conn: &mut SqliteConnection, rows: &[GradeInsert<'_>]) -> Result<()> {
+    pub async fn insert_grades(conn: &mut AnyConnection, rows: &[GradeInsert<'_>]) -> Result<()> {
         let recorded_at = now_rfc3339();
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO grades (activity_ref, learner_ref, version, score_given, score_maximum, comment,
                    result_text, result_url, submitted_at, recorded_at, source, observed_at, batch_ref) ",
             );
@@ -227,9 +229,9 @@ impl Store {
 
     /// Make these versions (`(pair, version)`) the current grades of their pairs
     /// (statuses are decided after).
-    pub async fn set_current_grades(conn: &mut SqliteConnection, rows: &[(GradeKey, i64)]) -> Result<()> {
+    pub async fn set_current_grades(conn: &mut AnyConnection, rows: &[(GradeKey, i64)]) -> Result<()> {
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status)
                  SELECT g.activity_ref, g.learner_ref, g.id, 'pending' FROM (",
             );
@@ -251,12 +253,12 @@ impl Store {
 
     /// The outcome target of each pair that has one.
     pub async fn targets_of(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, OutcomeTarget>> {
         let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT t.* FROM ");
+            let mut q: Sql = Sql::new("SELECT t.* FROM ");
             push_keys(&mut q, chunk);
             q.push(
                 " AS k JOIN outcome_targets t ON t.activity_ref = k.column1 AND t.learner_ref = k.column2",
@@ -273,12 +275,9 @@ impl Store {
     }
 
     /// Record LMS observations.
-    pub async fn insert_observations(
-        conn: &mut SqliteConnection,
-        rows: &[ObservationInsert<'_>],
-    ) -> Result<()> {
+    pub async fn insert_observations(conn: &mut AnyConnection, rows: &[ObservationInsert<'_>]) -> Result<()> {
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source, batch_ref) ",
             );
             q.push_values(chunk, |mut b, r| {
@@ -296,12 +295,12 @@ impl Store {
 
     /// The newest observation of a pair, if any (to skip recording the same thing twice).
     pub async fn latest_observations_of(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         keys: &[GradeKey],
     ) -> Result<HashMap<GradeKey, Observation>> {
         let mut out = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for chunk in shaped(keys) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "SELECT o.activity_ref, o.learner_ref, o.score, o.observed_at, o.source FROM lms_observations o
                  WHERE o.id IN (SELECT (SELECT y.id FROM lms_observations y
                                         WHERE y.activity_ref = k.column1 AND y.learner_ref = k.column2
@@ -332,14 +331,14 @@ impl Store {
     /// at one time (to the millisecond its log gives): recorded before, or twice
     /// in `rows`, it is recorded once.
     pub async fn insert_external_attempts(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[ExternalAttemptInsert<'_>],
     ) -> Result<Vec<bool>> {
         // Which are already in the ledger (only a version held before can have one).
         let mut known = vec![false; rows.len()];
         let maybe: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].version_existed).collect();
         for chunk in shaped(&maybe) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT k.column6 AS i FROM (");
+            let mut q: Sql = Sql::new("SELECT k.column6 AS i FROM (");
             q.push_values(chunk, |mut b, i| {
                 let a = &rows[*i];
                 b.push_bind(a.key.activity_ref)
@@ -351,12 +350,13 @@ impl Store {
             });
             // CROSS JOIN keeps the keys the outer loop: SQLite 3.51 would otherwise
             // scan every attempt against a small VALUES table.
-            q.push(
-                ") AS k CROSS JOIN grades g ON g.activity_ref = k.column1 AND g.learner_ref = k.column2
+            let join = super::Engine::of(conn).ordered_join();
+            q.push(format!(
+                ") AS k {join} grades g ON g.activity_ref = k.column1 AND g.learner_ref = k.column2
                                            AND g.version = k.column3
-                 CROSS JOIN attempts x ON x.grade_ref = g.id AND x.origin <> 'passback' AND x.origin = k.column4
-                                AND x.started_at = k.column5",
-            );
+                 {join} attempts x ON x.grade_ref = g.id AND x.origin <> 'passback' AND x.origin = k.column4
+                                AND x.started_at = k.column5"
+            ));
             for r in q.build().fetch_all(&mut *conn).await? {
                 known[r.try_get::<i64, _>("i")? as usize] = true;
             }
@@ -370,7 +370,7 @@ impl Store {
             })
             .collect();
         for chunk in shaped(&fresh) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
                    started_at, finished_at, outcome, http_status, code_major, description, error_class, fix_hint,
                    read_score, response_excerpt, origin, batch_ref, cause)
@@ -422,14 +422,11 @@ impl Store {
 
     /// Record launches; says which were new (a launch recorded before, or twice
     /// in `rows`, is recorded once).
-    pub async fn insert_launches(
-        conn: &mut SqliteConnection,
-        rows: &[LaunchInsert<'_>],
-    ) -> Result<Vec<bool>> {
+    pub async fn insert_launches(conn: &mut AnyConnection, rows: &[LaunchInsert<'_>]) -> Result<Vec<bool>> {
         let mut known = vec![false; rows.len()];
         let all: Vec<usize> = (0..rows.len()).collect();
         for chunk in shaped(&all) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT k.column5 AS i FROM (");
+            let mut q: Sql = Sql::new("SELECT k.column5 AS i FROM (");
             q.push_values(chunk, |mut b, i| {
                 let l = &rows[*i];
                 b.push_bind(l.learner_ref)
@@ -439,8 +436,8 @@ impl Store {
                     .push_bind(*i as i64);
             });
             q.push(
-                ") AS k JOIN launches l ON l.learner_ref = k.column1 AND IFNULL(l.context_ref, 0) = k.column2
-                                       AND IFNULL(l.activity_ref, 0) = k.column3 AND l.launched_at = k.column4",
+                ") AS k JOIN launches l ON l.learner_ref = k.column1 AND COALESCE(l.context_ref, 0) = k.column2
+                                       AND COALESCE(l.activity_ref, 0) = k.column3 AND l.launched_at = k.column4",
             );
             for r in q.build().fetch_all(&mut *conn).await? {
                 known[r.try_get::<i64, _>("i")? as usize] = true;
@@ -454,7 +451,7 @@ impl Store {
             })
             .collect();
         for chunk in shaped(&fresh) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO launches (context_ref, activity_ref, learner_ref, role, consumer_key, launched_at, source,
                    verification, verification_note, locale, direction, batch_ref) ",
             );
@@ -486,18 +483,18 @@ impl Store {
     /// What the statuses of these pairs' current grades depend on (pairs without a
     /// grade are left out).
     pub async fn grade_facts_many(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         keys: &[GradeKey],
     ) -> Result<Vec<(GradeKey, GradeFacts, StoredStatus)>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in shaped(keys) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "SELECT cg.activity_ref, cg.learner_ref, g.score_given, g.score_maximum, a.points_possible,
                         p.kind, l.role,
                         t.lis_result_sourcedid, t.lis_outcome_service_url, t.service_key_ref, t.unavailable_reason,
-                        EXISTS (SELECT 1 FROM service_keys sk WHERE sk.platform_id = c.platform_id
+                        CASE WHEN EXISTS (SELECT 1 FROM service_keys sk WHERE sk.platform_id = c.platform_id
                                   AND sk.context_id = c.context_id AND sk.resource_link_id = a.resource_link_id)
-                          AS activity_has_key,
+                          THEN 1 ELSE 0 END AS activity_has_key,
                         x.operation, x.outcome, x.error_class, x.cause, x.description,
                         COALESCE(x.finished_at, x.started_at) AS attempt_at,
                         o.score AS lms_score, o.observed_at, o.source AS lms_source,
@@ -604,11 +601,11 @@ impl Store {
 
     /// Store many decided statuses.
     pub async fn set_statuses(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[(GradeKey, GradeStatus, Option<String>)],
     ) -> Result<()> {
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "UPDATE current_grades SET status = v.column3, status_detail = v.column4 FROM (VALUES ",
             );
             let mut sep = q.separated(", ");

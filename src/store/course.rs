@@ -1,7 +1,7 @@
 //! What a course's gradebook export joins against: its activities and the
 //! identifiers its platform's learners were seen with.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::Store;
 use crate::error::Result;
@@ -27,14 +27,14 @@ pub struct LearnerIds {
 impl Store {
     /// The activities of course `context_id` on a platform.
     pub async fn course_activities(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         context_id: &str,
     ) -> Result<Vec<CourseActivity>> {
         let rows = sqlx::query(
             "SELECT a.resource_link_id, a.title, a.canvas_assignment_id, a.points_possible
              FROM activities a JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND c.context_id = ?
+             WHERE c.platform_id = $1 AND c.context_id = $2
              ORDER BY a.id",
         )
         .bind(platform_id)
@@ -54,10 +54,10 @@ impl Store {
     }
 
     /// Every learner of a platform, with the identifiers seen at launch.
-    pub async fn learner_ids(conn: &mut SqliteConnection, platform_id: i64) -> Result<Vec<LearnerIds>> {
+    pub async fn learner_ids(conn: &mut AnyConnection, platform_id: i64) -> Result<Vec<LearnerIds>> {
         let rows = sqlx::query(
             "SELECT lti_user_id, person_sourcedid, canvas_user_id, email FROM learners
-             WHERE platform_id = ? ORDER BY id",
+             WHERE platform_id = $1 ORDER BY id",
         )
         .bind(platform_id)
         .fetch_all(&mut *conn)

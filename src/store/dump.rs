@@ -49,7 +49,7 @@ fn quoted(name: &str) -> String {
 /// One value as text, the same for the same value on every run: `NULL`, an integer,
 /// a real in Rust's shortest round-trip form (`9.0`, `0.65`), a text in double
 /// quotes with escapes, a blob as `x'…'` in hex.
-fn render(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<String> {
+fn render(row: &sqlx::any::AnyRow, i: usize) -> Result<String> {
     let raw = row.try_get_raw(i)?;
     if raw.is_null() {
         return Ok("NULL".into());
@@ -57,8 +57,9 @@ fn render(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<String> {
     // The value's own storage class (SQLite's, not the column's declared type).
     let class = raw.type_info().name().to_string();
     Ok(match class.as_str() {
-        "INTEGER" => row.try_get::<i64, _>(i)?.to_string(),
-        "REAL" => format!("{:?}", row.try_get::<f64, _>(i)?),
+        "INTEGER" | "BIGINT" | "SMALLINT" => row.try_get::<i64, _>(i)?.to_string(),
+        "REAL" | "DOUBLE" => format!("{:?}", row.try_get::<f64, _>(i)?),
+        "BOOLEAN" => i64::from(row.try_get::<bool, _>(i)?).to_string(),
         "BLOB" => {
             let bytes: Vec<u8> = row.try_get(i)?;
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -69,24 +70,19 @@ fn render(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<String> {
 }
 
 impl Store {
-    /// Every table of the ledger (all but SQLite's own and the migration record,
-    /// sorted by name) with every row, read in one transaction so the tables agree.
+    /// Every table of the ledger (all but the engine's own and the migration
+    /// record, sorted by name) with every row, read in one transaction so the
+    /// tables agree.
     pub async fn logical_dump(&self) -> Result<Vec<TableDump>> {
         let mut tx = self.pool.begin().await?;
-        let names: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-             AND name <> '_sqlx_migrations' ORDER BY name",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let names = super::engine::tables(&mut tx).await?;
         let mut tables = Vec::with_capacity(names.len());
-        for (name,) in names {
-            let columns: Vec<(String,)> =
-                sqlx::query_as("SELECT name FROM pragma_table_info(?) ORDER BY cid")
-                    .bind(&name)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            let columns: Vec<String> = columns.into_iter().map(|(c,)| c).collect();
+        for name in names {
+            let columns: Vec<String> = super::engine::columns(&mut tx, &name)
+                .await?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
             if columns.is_empty() {
                 return Err(Error::internal(format!("table {name} has no columns")));
             }
@@ -140,13 +136,14 @@ mod tests {
         // Values of every storage class, written in two orders: the same dump.
         let mut dumps = Vec::new();
         for order in [[1, 2, 3], [3, 1, 2]] {
-            let store = Store::open_in_memory().await.unwrap();
+            // A table with a column of no type: SQLite's storage classes.
+            let store = Store::open_sqlite_in_memory().await.unwrap();
             sqlx::query("CREATE TABLE zz_kinds (i INTEGER, r REAL, t TEXT, b BLOB, n)")
                 .execute(store.pool())
                 .await
                 .unwrap();
             for k in order {
-                sqlx::query("INSERT INTO zz_kinds VALUES (?, ?, ?, ?, NULL)")
+                sqlx::query("INSERT INTO zz_kinds VALUES ($1, $2, $3, $4, NULL)")
                     .bind(k)
                     .bind(k as f64 / 4.0)
                     .bind(format!("t{k} \"q\"\n"))

@@ -2,7 +2,7 @@
 //! joins that turn them into outcome targets: (edX user, course, usage) →
 //! consumer key, LTI user id, sourcedid, outcome URL.
 
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::Store;
 use crate::error::Result;
@@ -58,7 +58,7 @@ const JOINED: &str = "SELECT ga.edx_user, ga.course_key, ga.usage_key, c.consume
                       LEFT JOIN edx_consumers c ON c.pk = os.consumer_pk
                       LEFT JOIN edx_lti_users u ON u.edx_user = ga.edx_user AND u.consumer_pk = os.consumer_pk";
 
-fn assignment(r: &sqlx::sqlite::SqliteRow) -> Result<EdxAssignment> {
+fn assignment(r: &sqlx::any::AnyRow) -> Result<EdxAssignment> {
     Ok(EdxAssignment {
         edx_user: r.try_get("edx_user")?,
         course_key: r.try_get("course_key")?,
@@ -72,7 +72,7 @@ fn assignment(r: &sqlx::sqlite::SqliteRow) -> Result<EdxAssignment> {
 
 impl Store {
     /// Keep one dump record (a newer dump of the same primary key replaces it).
-    pub async fn upsert_edx_record(conn: &mut SqliteConnection, rec: &EdxRecord) -> Result<()> {
+    pub async fn upsert_edx_record(conn: &mut AnyConnection, rec: &EdxRecord) -> Result<()> {
         let q = match rec {
             EdxRecord::Consumer {
                 pk,
@@ -80,14 +80,19 @@ impl Store {
                 name,
                 instance_guid,
             } => sqlx::query(
-                "INSERT OR REPLACE INTO edx_consumers (pk, consumer_key, consumer_name, instance_guid) VALUES (?, ?, ?, ?)",
+                "INSERT INTO edx_consumers (pk, consumer_key, consumer_name, instance_guid) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (pk) DO UPDATE SET consumer_key = excluded.consumer_key,
+                   consumer_name = excluded.consumer_name, instance_guid = excluded.instance_guid",
             )
             .bind(pk)
             .bind(consumer_key)
             .bind(name)
             .bind(instance_guid),
             EdxRecord::OutcomeService { pk, url, consumer_pk } => {
-                sqlx::query("INSERT OR REPLACE INTO edx_outcome_services (pk, url, consumer_pk) VALUES (?, ?, ?)")
+                sqlx::query(
+                    "INSERT INTO edx_outcome_services (pk, url, consumer_pk) VALUES ($1, $2, $3)
+                     ON CONFLICT (pk) DO UPDATE SET url = excluded.url, consumer_pk = excluded.consumer_pk",
+                )
                     .bind(pk)
                     .bind(url)
                     .bind(consumer_pk)
@@ -98,7 +103,9 @@ impl Store {
                 lti_user_id,
                 edx_user,
             } => sqlx::query(
-                "INSERT OR REPLACE INTO edx_lti_users (pk, consumer_pk, lti_user_id, edx_user) VALUES (?, ?, ?, ?)",
+                "INSERT INTO edx_lti_users (pk, consumer_pk, lti_user_id, edx_user) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (pk) DO UPDATE SET consumer_pk = excluded.consumer_pk,
+                   lti_user_id = excluded.lti_user_id, edx_user = excluded.edx_user",
             )
             .bind(pk)
             .bind(consumer_pk)
@@ -113,9 +120,12 @@ impl Store {
                 sourcedid,
                 version_number,
             } => sqlx::query(
-                "INSERT OR REPLACE INTO edx_graded_assignments
+                "INSERT INTO edx_graded_assignments
                    (pk, edx_user, course_key, usage_key, outcome_service_pk, sourcedid, version_number)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (pk) DO UPDATE SET edx_user = excluded.edx_user, course_key = excluded.course_key,
+                   usage_key = excluded.usage_key, outcome_service_pk = excluded.outcome_service_pk,
+                   sourcedid = excluded.sourcedid, version_number = excluded.version_number",
             )
             .bind(pk)
             .bind(edx_user)
@@ -131,13 +141,13 @@ impl Store {
 
     /// The graded assignments of (edX user, course, usage), joined as far as known.
     pub async fn edx_assignments_of(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         edx_user: i64,
         course_key: &str,
         usage_key: &str,
     ) -> Result<Vec<EdxAssignment>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{JOINED} WHERE ga.edx_user = ? AND ga.course_key = ? AND ga.usage_key = ? ORDER BY ga.pk"
+            "{JOINED} WHERE ga.edx_user = $1 AND ga.course_key = $2 AND ga.usage_key = $3 ORDER BY ga.pk"
         )))
         .bind(edx_user)
         .bind(course_key)
@@ -150,7 +160,7 @@ impl Store {
     /// Every graded assignment, joined as far as known (with `resolved_only`, only
     /// those whose consumer and LTI user are known).
     pub async fn edx_assignments(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         resolved_only: bool,
     ) -> Result<Vec<EdxAssignment>> {
         let filter = if resolved_only {
@@ -166,13 +176,13 @@ impl Store {
 
     /// The LTI user id of an Open edX user on a consumer, when its LtiUser record is known.
     pub async fn edx_lti_user(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         consumer_key: &str,
         edx_user: i64,
     ) -> Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT u.lti_user_id FROM edx_lti_users u JOIN edx_consumers c ON c.pk = u.consumer_pk
-             WHERE c.consumer_key = ? AND u.edx_user = ?",
+             WHERE c.consumer_key = $1 AND u.edx_user = $2",
         )
         .bind(consumer_key)
         .bind(edx_user)
@@ -185,13 +195,13 @@ impl Store {
     /// LtiUser record arrived) their real LTI user id. Returns false when another
     /// learner already has that id (the stand-in is then left as it is).
     pub async fn rename_learner(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         from: &str,
         to: &str,
     ) -> Result<bool> {
         let taken: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM learners WHERE platform_id = ? AND lti_user_id = ?")
+            sqlx::query_as("SELECT id FROM learners WHERE platform_id = $1 AND lti_user_id = $2")
                 .bind(platform_id)
                 .bind(to)
                 .fetch_optional(&mut *conn)
@@ -200,7 +210,7 @@ impl Store {
             return Ok(false);
         }
         let done =
-            sqlx::query("UPDATE learners SET lti_user_id = ? WHERE platform_id = ? AND lti_user_id = ?")
+            sqlx::query("UPDATE learners SET lti_user_id = $1 WHERE platform_id = $2 AND lti_user_id = $3")
                 .bind(to)
                 .bind(platform_id)
                 .bind(from)

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, AssertSqlSafe, Row, any::AnyRow};
+
+use super::sql::Sql;
 
 use super::{GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
@@ -47,7 +49,7 @@ pub struct TakenBack {
     pub touched: Vec<GradeKey>,
 }
 
-fn batch_from_row(r: &SqliteRow) -> Result<ImportBatch> {
+fn batch_from_row(r: &AnyRow) -> Result<ImportBatch> {
     let notes: String = r.try_get("notes")?;
     Ok(ImportBatch {
         id: r.try_get("id")?,
@@ -91,10 +93,10 @@ pub(super) fn shaped<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 impl Store {
-    pub async fn insert_batch(conn: &mut SqliteConnection, b: &NewBatch<'_>) -> Result<i64> {
-        Ok(sqlx::query(
+    pub async fn insert_batch(conn: &mut AnyConnection, b: &NewBatch<'_>) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(
             "INSERT INTO import_batches (file_name, file_hash, file_bytes, format, platform_ref, started_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(b.file_name)
         .bind(b.file_hash)
@@ -102,21 +104,20 @@ impl Store {
         .bind(b.format)
         .bind(b.platform_ref)
         .bind(now_rfc3339())
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid())
+        .fetch_one(&mut *conn)
+        .await?)
     }
 
     pub async fn finish_batch(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         id: i64,
         status: &str,
         c: &BatchCounts,
         notes: &[String],
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE import_batches SET finished_at = ?, status = ?, rows_read = ?, rows_imported = ?,
-               rows_unchanged = ?, rows_quarantined = ?, rows_skipped = ?, notes = ? WHERE id = ?",
+            "UPDATE import_batches SET finished_at = $1, status = $2, rows_read = $3, rows_imported = $4,
+               rows_unchanged = $5, rows_quarantined = $6, rows_skipped = $7, notes = $8 WHERE id = $9",
         )
         .bind(now_rfc3339())
         .bind(status)
@@ -135,13 +136,13 @@ impl Store {
     /// What is known of a batch's file once it is read: its hash, and the one
     /// platform its rows were about (when no `--platform` named it up front).
     pub async fn set_batch_file(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         id: i64,
         hash: &str,
         platform_ref: Option<i64>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE import_batches SET file_hash = ?, platform_ref = COALESCE(platform_ref, ?) WHERE id = ?",
+            "UPDATE import_batches SET file_hash = $1, platform_ref = COALESCE(platform_ref, $2) WHERE id = $3",
         )
         .bind(hash)
         .bind(platform_ref)
@@ -151,8 +152,8 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_batch_status(conn: &mut SqliteConnection, id: i64, status: &str) -> Result<()> {
-        sqlx::query("UPDATE import_batches SET status = ? WHERE id = ?")
+    pub async fn set_batch_status(conn: &mut AnyConnection, id: i64, status: &str) -> Result<()> {
+        sqlx::query("UPDATE import_batches SET status = $1 WHERE id = $2")
             .bind(status)
             .bind(id)
             .execute(&mut *conn)
@@ -160,10 +161,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_issues(conn: &mut SqliteConnection, batch: i64, issues: &[RowIssue]) -> Result<()> {
+    pub async fn insert_issues(conn: &mut AnyConnection, batch: i64, issues: &[RowIssue]) -> Result<()> {
         for chunk in shaped(issues) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO import_issues (batch_ref, line, column_name, kind, reason) ");
+            let mut q: Sql =
+                Sql::new("INSERT INTO import_issues (batch_ref, line, column_name, kind, reason) ");
             q.push_values(chunk, |mut b, i| {
                 b.push_bind(batch)
                     .push_bind(i.line as i64)
@@ -185,7 +186,7 @@ impl Store {
     }
 
     pub async fn batch(&self, id: i64) -> Result<ImportBatch> {
-        let row = sqlx::query(AssertSqlSafe(format!("{SELECT_BATCH} WHERE b.id = ?")))
+        let row = sqlx::query(AssertSqlSafe(format!("{SELECT_BATCH} WHERE b.id = $1")))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -199,12 +200,17 @@ impl Store {
 
     /// The rows a batch rejected or skipped, in file order.
     pub async fn batch_issues(&self, id: i64) -> Result<Vec<RowIssue>> {
-        let rows = sqlx::query(
-            "SELECT line, column_name, kind, reason FROM import_issues WHERE batch_ref = ? ORDER BY line, rowid",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        // Issues of one line in the order they were written: SQLite's rowid,
+        // PostgreSQL's row position (the table is only ever appended to).
+        let sql = match self.engine {
+            super::Engine::Sqlite => {
+                "SELECT line, column_name, kind, reason FROM import_issues WHERE batch_ref = $1 ORDER BY line, rowid"
+            }
+            super::Engine::Postgres => {
+                "SELECT line, column_name, kind, reason FROM import_issues WHERE batch_ref = $1 ORDER BY line, ctid"
+            }
+        };
+        let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get("kind")?;
@@ -224,7 +230,7 @@ impl Store {
 
     /// Remember the outcome targets a batch replaced.
     pub async fn record_target_changes(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         batch: i64,
         changes: &[TargetChange],
     ) -> Result<()> {
@@ -237,7 +243,7 @@ impl Store {
                 };
                 rows.push((c.key, previous));
             }
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO batch_target_changes (batch_ref, activity_ref, learner_ref, previous) ",
             );
             q.push_values(rows, |mut b, (key, previous)| {
@@ -253,16 +259,16 @@ impl Store {
 
     /// Batches after `batch`, not undone, that changed a grade, target or
     /// observation of a pair `batch` changed. (Scans: undo is rare, imports are not.)
-    pub async fn later_batches_on_same_grades(conn: &mut SqliteConnection, batch: i64) -> Result<Vec<i64>> {
+    pub async fn later_batches_on_same_grades(conn: &mut AnyConnection, batch: i64) -> Result<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "WITH mine (activity_ref, learner_ref) AS (
-                 SELECT activity_ref, learner_ref FROM grades WHERE batch_ref = ?1
-                 UNION SELECT activity_ref, learner_ref FROM lms_observations WHERE batch_ref = ?1
-                 UNION SELECT activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref = ?1),
+                 SELECT activity_ref, learner_ref FROM grades WHERE batch_ref = $1
+                 UNION SELECT activity_ref, learner_ref FROM lms_observations WHERE batch_ref = $1
+                 UNION SELECT activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref = $1),
              later (batch_ref, activity_ref, learner_ref) AS (
-                 SELECT batch_ref, activity_ref, learner_ref FROM grades WHERE batch_ref > ?1
-                 UNION ALL SELECT batch_ref, activity_ref, learner_ref FROM lms_observations WHERE batch_ref > ?1
-                 UNION ALL SELECT batch_ref, activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref > ?1)
+                 SELECT batch_ref, activity_ref, learner_ref FROM grades WHERE batch_ref > $1
+                 UNION ALL SELECT batch_ref, activity_ref, learner_ref FROM lms_observations WHERE batch_ref > $1
+                 UNION ALL SELECT batch_ref, activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref > $1)
              SELECT DISTINCT l.batch_ref FROM later l
              JOIN mine m ON m.activity_ref = l.activity_ref AND m.learner_ref = l.learner_ref
              JOIN import_batches b ON b.id = l.batch_ref AND b.status <> 'undone'
@@ -275,14 +281,14 @@ impl Store {
     }
 
     /// Passback's own attempts that used a grade version or a target the batch added.
-    pub async fn attempts_built_on_batch(conn: &mut SqliteConnection, batch: i64) -> Result<i64> {
+    pub async fn attempts_built_on_batch(conn: &mut AnyConnection, batch: i64) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM attempts x WHERE x.origin = 'passback' AND (
-               x.grade_ref IN (SELECT id FROM grades WHERE batch_ref = ?1)
+               x.grade_ref IN (SELECT id FROM grades WHERE batch_ref = $1)
                OR (x.activity_ref, x.learner_ref) IN (
                     SELECT c.activity_ref, c.learner_ref FROM batch_target_changes c
                     JOIN import_batches b ON b.id = c.batch_ref
-                    WHERE c.batch_ref = ?1 AND x.started_at >= b.started_at))",
+                    WHERE c.batch_ref = $1 AND x.started_at >= b.started_at))",
         )
         .bind(batch)
         .fetch_one(&mut *conn)
@@ -294,14 +300,14 @@ impl Store {
     /// current grade moves to the version before, or the pair has none), the
     /// targets it replaced (put back), its LMS observations, the attempts of
     /// other systems and the launches it recorded. Statuses are left to the caller.
-    pub async fn take_back_batch(conn: &mut SqliteConnection, batch: i64) -> Result<TakenBack> {
+    pub async fn take_back_batch(conn: &mut AnyConnection, batch: i64) -> Result<TakenBack> {
         let mut out = TakenBack::default();
         let touched: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT activity_ref, learner_ref FROM grades WHERE batch_ref = ?1
-             UNION SELECT activity_ref, learner_ref FROM lms_observations WHERE batch_ref = ?1
-             UNION SELECT activity_ref, learner_ref FROM attempts WHERE batch_ref = ?1 AND activity_ref IS NOT NULL
+            "SELECT activity_ref, learner_ref FROM grades WHERE batch_ref = $1
+             UNION SELECT activity_ref, learner_ref FROM lms_observations WHERE batch_ref = $1
+             UNION SELECT activity_ref, learner_ref FROM attempts WHERE batch_ref = $1 AND activity_ref IS NOT NULL
                                                                         AND learner_ref IS NOT NULL
-             UNION SELECT activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref = ?1",
+             UNION SELECT activity_ref, learner_ref FROM batch_target_changes WHERE batch_ref = $1",
         )
         .bind(batch)
         .fetch_all(&mut *conn)
@@ -316,7 +322,7 @@ impl Store {
 
         // Targets: each pair gets back what it had before the batch's first change.
         let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT activity_ref, learner_ref, previous FROM batch_target_changes WHERE batch_ref = ? ORDER BY id",
+            "SELECT activity_ref, learner_ref, previous FROM batch_target_changes WHERE batch_ref = $1 ORDER BY id",
         )
         .bind(batch)
         .fetch_all(&mut *conn)
@@ -345,8 +351,7 @@ impl Store {
         }
         Self::set_outcome_targets(conn, &restore).await?;
         for chunk in shaped(&remove) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("DELETE FROM outcome_targets WHERE id IN (SELECT t.id FROM ");
+            let mut q: Sql = Sql::new("DELETE FROM outcome_targets WHERE id IN (SELECT t.id FROM ");
             super::bulk::push_keys(&mut q, chunk);
             q.push(
                 " AS k JOIN outcome_targets t ON t.activity_ref = k.column1 AND t.learner_ref = k.column2)",
@@ -354,9 +359,9 @@ impl Store {
             q.build().execute(&mut *conn).await?;
         }
 
-        let gone = |r: sqlx::sqlite::SqliteQueryResult| r.rows_affected();
+        let gone = |r: sqlx::any::AnyQueryResult| r.rows_affected();
         out.attempts = gone(
-            sqlx::query("DELETE FROM attempts WHERE batch_ref = ? AND origin <> 'passback'")
+            sqlx::query("DELETE FROM attempts WHERE batch_ref = $1 AND origin <> 'passback'")
                 .bind(batch)
                 .execute(&mut *conn)
                 .await?,
@@ -364,39 +369,39 @@ impl Store {
         out.attempts += gone(
             sqlx::query(
                 "DELETE FROM attempts WHERE origin <> 'passback'
-                   AND grade_ref IN (SELECT id FROM grades WHERE batch_ref = ?)",
+                   AND grade_ref IN (SELECT id FROM grades WHERE batch_ref = $1)",
             )
             .bind(batch)
             .execute(&mut *conn)
             .await?,
         );
         out.observations = gone(
-            sqlx::query("DELETE FROM lms_observations WHERE batch_ref = ?")
+            sqlx::query("DELETE FROM lms_observations WHERE batch_ref = $1")
                 .bind(batch)
                 .execute(&mut *conn)
                 .await?,
         );
         out.launches = gone(
-            sqlx::query("DELETE FROM launches WHERE batch_ref = ?")
+            sqlx::query("DELETE FROM launches WHERE batch_ref = $1")
                 .bind(batch)
                 .execute(&mut *conn)
                 .await?,
         );
         sqlx::query(
-            "DELETE FROM current_grades WHERE grade_ref IN (SELECT id FROM grades WHERE batch_ref = ?)",
+            "DELETE FROM current_grades WHERE grade_ref IN (SELECT id FROM grades WHERE batch_ref = $1)",
         )
         .bind(batch)
         .execute(&mut *conn)
         .await?;
         out.grade_versions = gone(
-            sqlx::query("DELETE FROM grades WHERE batch_ref = ?")
+            sqlx::query("DELETE FROM grades WHERE batch_ref = $1")
                 .bind(batch)
                 .execute(&mut *conn)
                 .await?,
         );
         // The pairs whose current version went: the newest version left, if any.
         for chunk in shaped(&out.touched) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status)
                  SELECT g.activity_ref, g.learner_ref, g.id, 'pending' FROM ",
             );
@@ -410,7 +415,7 @@ impl Store {
             );
             q.build().execute(&mut *conn).await?;
         }
-        sqlx::query("DELETE FROM batch_target_changes WHERE batch_ref = ?")
+        sqlx::query("DELETE FROM batch_target_changes WHERE batch_ref = $1")
             .bind(batch)
             .execute(&mut *conn)
             .await?;

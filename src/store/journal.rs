@@ -4,13 +4,15 @@
 //! completed afterwards, so a crash mid-request leaves a visible trace and a
 //! grade is never marked sent unless the LMS said so.
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{GradeKey, Store, now_rfc3339};
+use super::sql::Sql;
+
+use super::{Engine, GradeKey, Store, now_rfc3339};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, AttemptOutcome, AttemptResult, ErrorClass, NewAttempt};
 
-fn attempt_from_row(r: &SqliteRow) -> Result<Attempt> {
+fn attempt_from_row(r: &AnyRow) -> Result<Attempt> {
     let outcome: String = r.try_get("outcome")?;
     let class: Option<String> = r.try_get("error_class")?;
     Ok(Attempt {
@@ -44,7 +46,7 @@ const FINISH_COLUMNS: usize = 11;
 
 impl Store {
     /// Journal an attempt before its request is sent; returns its id.
-    pub async fn start_attempt(conn: &mut SqliteConnection, a: &NewAttempt) -> Result<i64> {
+    pub async fn start_attempt(conn: &mut AnyConnection, a: &NewAttempt) -> Result<i64> {
         let ids = Self::start_attempts(conn, std::slice::from_ref(a)).await?;
         ids.first()
             .copied()
@@ -53,11 +55,11 @@ impl Store {
 
     /// Journal many attempts (one statement per power-of-two chunk); returns their
     /// ids in order.
-    pub async fn start_attempts(conn: &mut SqliteConnection, attempts: &[NewAttempt]) -> Result<Vec<i64>> {
+    pub async fn start_attempts(conn: &mut AnyConnection, attempts: &[NewAttempt]) -> Result<Vec<i64>> {
         let now = now_rfc3339();
         let mut ids = Vec::with_capacity(attempts.len());
         for chunk in super::imports::shaped(attempts) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
                    message_identifier, started_at, request_excerpt, run_id) ",
             );
@@ -73,18 +75,34 @@ impl Store {
                     .push_bind(a.request_excerpt.clone())
                     .push_bind(super::sync::run_id());
             });
-            // One statement inserts its rows in VALUES order, each taking the next
-            // rowid while this connection holds the write lock: the rows are the
-            // `n` ids ending at the last inserted one. (Not `RETURNING`: that
-            // streams one message per row between the database thread and ours.)
-            let done = q.build().execute(&mut *conn).await?;
             let n = chunk.len() as i64;
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(Error::internal("the journal did not take every attempt"));
+            match Engine::of(conn) {
+                // One statement inserts its rows in VALUES order, each taking the
+                // next rowid while this connection holds the write lock: the rows
+                // are the `n` ids ending at the last inserted one. (Not
+                // `RETURNING`: that streams one message per row between the
+                // database thread and ours.)
+                Engine::Sqlite => {
+                    let done = q.build().execute(&mut *conn).await?;
+                    if done.rows_affected() != chunk.len() as u64 {
+                        return Err(Error::internal("the journal did not take every attempt"));
+                    }
+                    let (last,): (i64,) = sqlx::query_as("SELECT last_insert_rowid()")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    ids.extend((last - n + 1)..=last);
+                }
+                // Identity values of concurrent inserts may interleave: ask for
+                // them (PostgreSQL returns a VALUES insert's rows in order).
+                Engine::Postgres => {
+                    q.push(" RETURNING id");
+                    let got: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+                    if got.len() != chunk.len() {
+                        return Err(Error::internal("the journal did not take every attempt"));
+                    }
+                    ids.extend(got);
+                }
             }
-            let last = done.last_insert_rowid();
-            let got = (last - n + 1)..=last;
-            ids.extend(got);
         }
         Ok(ids)
     }
@@ -93,7 +111,7 @@ impl Store {
     /// journal is append-only history. A successful read records what the LMS
     /// held, and a confirmed write of a grade version what it holds now, as
     /// observations of the grade.
-    pub async fn finish_attempt(conn: &mut SqliteConnection, id: i64, r: &AttemptResult) -> Result<()> {
+    pub async fn finish_attempt(conn: &mut AnyConnection, id: i64, r: &AttemptResult) -> Result<()> {
         Self::finish_attempts(conn, &[(id, r, None)]).await
     }
 
@@ -101,7 +119,7 @@ impl Store {
     /// few statements whatever their number. Each may say when its answer
     /// arrived (RFC 3339); otherwise it finished now.
     pub async fn finish_attempts(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         done: &[(i64, &AttemptResult, Option<&str>)],
     ) -> Result<()> {
         Self::close_attempts(conn, done).await?;
@@ -113,7 +131,7 @@ impl Store {
     /// is recorded by [`Store::observe_attempts`] (the sync journal does it for
     /// many commits at once).
     pub async fn close_attempts(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         done: &[(i64, &AttemptResult, Option<&str>)],
     ) -> Result<()> {
         if done.is_empty() {
@@ -121,7 +139,7 @@ impl Store {
         }
         let now = now_rfc3339();
         for chunk in super::imports::shaped(done) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "UPDATE attempts SET finished_at = v.column2, outcome = v.column3, http_status = v.column4,
                    code_major = v.column5, description = v.column6, error_class = v.column7, fix_hint = v.column8,
                    read_score = v.column9, response_excerpt = v.column10, cause = v.column11
@@ -158,9 +176,9 @@ impl Store {
     /// their grades: a successful read's value; a confirmed write's grade
     /// version. An attempt already observed is skipped, so this can run again
     /// (recovery does, for a run that stopped between a commit and its fold).
-    pub async fn observe_attempts(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+    pub async fn observe_attempts(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> {
         for chunk in super::imports::shaped(ids) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO lms_observations (activity_ref, learner_ref, score, observed_at, source, attempt_ref)
                  SELECT x.activity_ref, x.learner_ref,
                         CASE WHEN x.operation IN ('read', 'score_read') THEN x.read_score
@@ -189,13 +207,13 @@ impl Store {
     /// with the grades they were about: what recovery folds when that run's
     /// process stopped before folding them itself.
     pub async fn finished_attempts_of_run(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         run_id: &str,
         since: &str,
     ) -> Result<(Vec<i64>, Vec<GradeKey>)> {
         let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT id, activity_ref, learner_ref FROM attempts
-             WHERE run_id = ? AND started_at >= ? AND finished_at IS NOT NULL ORDER BY id",
+             WHERE run_id = $1 AND started_at >= $2 AND finished_at IS NOT NULL ORDER BY id",
         )
         .bind(run_id)
         .bind(since)
@@ -216,9 +234,9 @@ impl Store {
     }
 
     /// The (activity, learner) of the grade an attempt is linked to, if any.
-    pub async fn attempt_grade_key(conn: &mut SqliteConnection, id: i64) -> Result<Option<GradeKey>> {
+    pub async fn attempt_grade_key(conn: &mut AnyConnection, id: i64) -> Result<Option<GradeKey>> {
         let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT g.activity_ref, g.learner_ref FROM attempts x JOIN grades g ON g.id = x.grade_ref WHERE x.id = ?",
+            "SELECT g.activity_ref, g.learner_ref FROM attempts x JOIN grades g ON g.id = x.grade_ref WHERE x.id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -230,9 +248,9 @@ impl Store {
     }
 
     /// The (activity, learner) of a grade version.
-    pub async fn grade_key_of(conn: &mut SqliteConnection, grade_ref: i64) -> Result<Option<GradeKey>> {
+    pub async fn grade_key_of(conn: &mut AnyConnection, grade_ref: i64) -> Result<Option<GradeKey>> {
         let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT activity_ref, learner_ref FROM grades WHERE id = ?")
+            sqlx::query_as("SELECT activity_ref, learner_ref FROM grades WHERE id = $1")
                 .bind(grade_ref)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -243,7 +261,7 @@ impl Store {
     }
 
     pub async fn attempt(&self, id: i64) -> Result<Attempt> {
-        let r = sqlx::query("SELECT * FROM attempts WHERE id = ?")
+        let r = sqlx::query("SELECT * FROM attempts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -253,7 +271,7 @@ impl Store {
 
     /// Attempts for a grade version, newest first.
     pub async fn attempts_for_grade(&self, grade_ref: i64) -> Result<Vec<Attempt>> {
-        let rows = sqlx::query("SELECT * FROM attempts WHERE grade_ref = ? ORDER BY id DESC")
+        let rows = sqlx::query("SELECT * FROM attempts WHERE grade_ref = $1 ORDER BY id DESC")
             .bind(grade_ref)
             .fetch_all(&self.pool)
             .await?;
@@ -268,8 +286,8 @@ impl Store {
              WHERE x.grade_ref IN (
                  SELECT g2.id FROM grades g1
                  JOIN grades g2 ON g2.activity_ref = g1.activity_ref AND g2.learner_ref = g1.learner_ref
-                 WHERE g1.id = ?)
-             ORDER BY x.id DESC LIMIT ?",
+                 WHERE g1.id = $1)
+             ORDER BY x.id DESC LIMIT $2",
         )
         .bind(grade_ref)
         .bind(limit)
@@ -289,7 +307,7 @@ impl Store {
 
     /// Most recent attempts across the ledger, newest first.
     pub async fn recent_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
-        let rows = sqlx::query("SELECT * FROM attempts ORDER BY id DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM attempts ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;

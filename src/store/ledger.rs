@@ -4,7 +4,7 @@
 //! so a fact and the statuses it changes are committed together. Reads use the
 //! pool.
 
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, now_rfc3339};
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ pub struct GradeKey {
     pub learner_ref: i64,
 }
 
-pub(super) fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
+pub(super) fn grade_from_row(r: &AnyRow) -> Result<Grade> {
     Ok(Grade {
         id: r.try_get("id")?,
         activity_ref: r.try_get("activity_ref")?,
@@ -35,7 +35,7 @@ pub(super) fn grade_from_row(r: &SqliteRow) -> Result<Grade> {
     })
 }
 
-fn activity_from_row(r: &SqliteRow) -> Result<Activity> {
+fn activity_from_row(r: &AnyRow) -> Result<Activity> {
     Ok(Activity {
         id: r.try_get("id")?,
         context_ref: r.try_get("context_ref")?,
@@ -46,7 +46,7 @@ fn activity_from_row(r: &SqliteRow) -> Result<Activity> {
     })
 }
 
-fn learner_from_row(r: &SqliteRow) -> Result<Learner> {
+fn learner_from_row(r: &AnyRow) -> Result<Learner> {
     let role: String = r.try_get("role")?;
     Ok(Learner {
         id: r.try_get("id")?,
@@ -59,7 +59,7 @@ fn learner_from_row(r: &SqliteRow) -> Result<Learner> {
     })
 }
 
-pub(super) fn target_from_row(r: &SqliteRow) -> Result<OutcomeTarget> {
+pub(super) fn target_from_row(r: &AnyRow) -> Result<OutcomeTarget> {
     let flag = |name: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(name)? != 0) };
     Ok(OutcomeTarget {
         lis_result_sourcedid: r.try_get("lis_result_sourcedid")?,
@@ -100,14 +100,14 @@ pub fn validate_grade(g: &NewGrade) -> Result<()> {
 
 impl Store {
     pub async fn upsert_context(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         context_id: &str,
         title: Option<&str>,
         label: Option<&str>,
     ) -> Result<Context> {
         let r = sqlx::query(
-            "INSERT INTO contexts (platform_id, context_id, title, label) VALUES (?, ?, ?, ?)
+            "INSERT INTO contexts (platform_id, context_id, title, label) VALUES ($1, $2, $3, $4)
              ON CONFLICT (platform_id, context_id) DO UPDATE SET
                title = COALESCE(excluded.title, contexts.title),
                label = COALESCE(excluded.label, contexts.label)
@@ -130,7 +130,7 @@ impl Store {
 
     /// Insert or update an activity; fields given as `None` keep their stored value.
     pub async fn upsert_activity(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         context_ref: i64,
         resource_link_id: &str,
         title: Option<&str>,
@@ -139,7 +139,7 @@ impl Store {
     ) -> Result<Activity> {
         let r = sqlx::query(
             "INSERT INTO activities (context_ref, resource_link_id, title, points_possible, ltiaas_line_item_id)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (context_ref, resource_link_id) DO UPDATE SET
                title = COALESCE(excluded.title, activities.title),
                points_possible = COALESCE(excluded.points_possible, activities.points_possible),
@@ -160,7 +160,7 @@ impl Store {
     /// Also says whether the learner's role changed (their grades' statuses may).
     #[allow(clippy::too_many_arguments)]
     pub async fn upsert_learner(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         lti_user_id: &str,
         name: Option<&str>,
@@ -169,19 +169,19 @@ impl Store {
         role: Option<Role>,
     ) -> Result<(Learner, bool)> {
         let before: Option<(String,)> =
-            sqlx::query_as("SELECT role FROM learners WHERE platform_id = ? AND lti_user_id = ?")
+            sqlx::query_as("SELECT role FROM learners WHERE platform_id = $1 AND lti_user_id = $2")
                 .bind(platform_id)
                 .bind(lti_user_id)
                 .fetch_optional(&mut *conn)
                 .await?;
         let r = sqlx::query(
             "INSERT INTO learners (platform_id, lti_user_id, name, email, person_sourcedid, role)
-             VALUES (?, ?, ?, ?, ?, COALESCE(?, 'unknown'))
+             VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'unknown'))
              ON CONFLICT (platform_id, lti_user_id) DO UPDATE SET
                name = COALESCE(excluded.name, learners.name),
                email = COALESCE(excluded.email, learners.email),
                person_sourcedid = COALESCE(excluded.person_sourcedid, learners.person_sourcedid),
-               role = CASE WHEN ? IS NULL THEN learners.role ELSE excluded.role END
+               role = CASE WHEN $7 IS NULL THEN learners.role ELSE excluded.role END
              RETURNING *",
         )
         .bind(platform_id)
@@ -201,7 +201,7 @@ impl Store {
     /// Record where a learner's grade for an activity goes. A newer target
     /// replaces the older one (the newest launch wins).
     pub async fn set_outcome_target(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         key: GradeKey,
         t: &OutcomeTarget,
     ) -> Result<()> {
@@ -209,7 +209,7 @@ impl Store {
     }
 
     pub async fn outcome_target(&self, key: GradeKey) -> Result<Option<OutcomeTarget>> {
-        let row = sqlx::query("SELECT * FROM outcome_targets WHERE activity_ref = ? AND learner_ref = ?")
+        let row = sqlx::query("SELECT * FROM outcome_targets WHERE activity_ref = $1 AND learner_ref = $2")
             .bind(key.activity_ref)
             .bind(key.learner_ref)
             .fetch_optional(&self.pool)
@@ -222,13 +222,13 @@ impl Store {
     /// never double-counts); otherwise a new version is added, the history kept,
     /// and the (activity, learner) pair's current grade moves to it.
     pub async fn record_grade(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         key: GradeKey,
         g: &NewGrade,
     ) -> Result<(Grade, bool)> {
         validate_grade(g)?;
         let current = sqlx::query(
-            "SELECT * FROM grades WHERE activity_ref = ? AND learner_ref = ? ORDER BY version DESC LIMIT 1",
+            "SELECT * FROM grades WHERE activity_ref = $1 AND learner_ref = $2 ORDER BY version DESC LIMIT 1",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
@@ -253,7 +253,7 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO grades (activity_ref, learner_ref, version, score_given, score_maximum, comment,
                result_text, result_url, submitted_at, recorded_at, source)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              RETURNING *",
         )
         .bind(key.activity_ref)
@@ -272,7 +272,7 @@ impl Store {
         let grade = grade_from_row(&row)?;
         // The status is a placeholder until the caller decides it in the same transaction.
         sqlx::query(
-            "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status) VALUES (?, ?, ?, 'pending')
+            "INSERT INTO current_grades (activity_ref, learner_ref, grade_ref, status) VALUES ($1, $2, $3, 'pending')
              ON CONFLICT (activity_ref, learner_ref) DO UPDATE SET grade_ref = excluded.grade_ref",
         )
         .bind(key.activity_ref)
@@ -286,7 +286,7 @@ impl Store {
     /// Every version of a grade, newest first.
     pub async fn grade_history(&self, key: GradeKey) -> Result<Vec<Grade>> {
         let rows = sqlx::query(
-            "SELECT * FROM grades WHERE activity_ref = ? AND learner_ref = ? ORDER BY version DESC",
+            "SELECT * FROM grades WHERE activity_ref = $1 AND learner_ref = $2 ORDER BY version DESC",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
@@ -345,7 +345,7 @@ impl Store {
     ) -> Result<Option<Activity>> {
         let row = sqlx::query(
             "SELECT a.* FROM activities a JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND c.context_id = ? AND a.resource_link_id = ?",
+             WHERE c.platform_id = $1 AND c.context_id = $2 AND a.resource_link_id = $3",
         )
         .bind(platform_id)
         .bind(context_id)

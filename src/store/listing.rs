@@ -3,9 +3,11 @@
 //! ledger first saw them, and read a page at a time so a ledger of any size
 //! lists in bounded memory.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
-use super::Store;
+use super::sql::Sql;
+
+use super::{Engine, Store};
 use crate::error::{Error, Result};
 use crate::model::{GradeRow, GradeStatus};
 
@@ -87,12 +89,14 @@ impl SortKey {
     /// The SQL value sorted by, on `g`, `l`, `a` and `cg`; and whether it is text.
     fn expr(self) -> (&'static str, bool) {
         match self {
-            SortKey::Learner => ("(COALESCE(l.name, l.lti_user_id) COLLATE NOCASE)", true),
-            SortKey::Activity => ("(COALESCE(a.title, a.resource_link_id) COLLATE NOCASE)", true),
-            SortKey::Score => ("(g.score_given * 1.0 / g.score_maximum)", false),
+            // lower() folds ASCII only (SQLite; PostgreSQL under the "C" collation
+            // every text column has), as SQLite's NOCASE does: one spelling for both.
+            SortKey::Learner => ("lower(COALESCE(l.name, l.lti_user_id))", true),
+            SortKey::Activity => ("lower(COALESCE(a.title, a.resource_link_id))", true),
+            SortKey::Score => ("(g.score_given / g.score_maximum)", false),
             SortKey::Status => (
-                "(CASE cg.status WHEN 'failed' THEN 0 WHEN 'cannot_send' THEN 1 WHEN 'unknown' THEN 2
-                  WHEN 'lms_missing' THEN 3 WHEN 'differs' THEN 4 WHEN 'pending' THEN 5 ELSE 6 END * 1.0)",
+                "CAST(CASE cg.status WHEN 'failed' THEN 0 WHEN 'cannot_send' THEN 1 WHEN 'unknown' THEN 2
+                  WHEN 'lms_missing' THEN 3 WHEN 'differs' THEN 4 WHEN 'pending' THEN 5 ELSE 6 END AS DOUBLE PRECISION)",
                 false,
             ),
         }
@@ -109,9 +113,9 @@ fn sorted_page_query(
     sort: GradeSort,
     after: Option<&SortedCursor>,
     limit: i64,
-) -> QueryBuilder<Sqlite> {
+) -> Sql {
     let (key, _) = sort.by.expr();
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    let mut q: Sql = Sql::new(format!(
         "{prefix}SELECT g.id, g.version, g.score_given, g.score_maximum, l.lti_user_id, l.name AS learner_name,
                 g.recorded_at, cg.status, cg.status_detail, o.score AS lms, o.observed_at AS seen, o.source AS src,
                 p.name AS platform, c.context_id, a.resource_link_id, a.title, {key} AS k
@@ -133,7 +137,7 @@ fn sorted_page_query(
     }
     if let Some(c) = after {
         let cmp = if sort.descending { "<" } else { ">" };
-        let bind_key = |q: &mut QueryBuilder<Sqlite>| match (&c.text, c.number) {
+        let bind_key = |q: &mut Sql| match (&c.text, c.number) {
             (Some(t), _) => {
                 q.push_bind(t.clone());
             }
@@ -171,13 +175,13 @@ fn like_pattern(t: &str) -> String {
 }
 
 /// The `WHERE` terms of a grade filter, on `cg`, `g`, `a`, `c`, `p`, `l`.
-pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+pub(super) fn push_filter(q: &mut Sql, f: &GradeFilter) {
     push_row_filters(q, f);
     push_place_filters(q, f);
 }
 
 /// The terms on the grade itself (status, ids, learner), on `cg`, `g` and `l`.
-fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+fn push_row_filters(q: &mut Sql, f: &GradeFilter) {
     if !f.status.is_empty() {
         q.push(" AND cg.status IN (");
         let mut sep = q.separated(", ");
@@ -211,7 +215,7 @@ fn push_row_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
 }
 
 /// The terms on where the grade is (platform, course, activity), on `p`, `c` and `a`.
-fn push_place_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
+fn push_place_filters(q: &mut Sql, f: &GradeFilter) {
     if let Some(p) = &f.platform {
         q.push(" AND p.name = ").push_bind(p.clone());
     }
@@ -229,7 +233,7 @@ fn push_place_filters(q: &mut QueryBuilder<Sqlite>, f: &GradeFilter) {
 
 /// "The learner's id or name (and, with `activity`, the activity's resource link
 /// or title) matches the `LIKE` pattern", on `l` (and `a`).
-fn push_text(q: &mut QueryBuilder<Sqlite>, pattern: &str, activity: bool) {
+fn push_text(q: &mut Sql, pattern: &str, activity: bool) {
     let mut columns = vec!["l.lti_user_id", "l.name"];
     if activity {
         columns.extend(["a.resource_link_id", "a.title"]);
@@ -239,10 +243,12 @@ fn push_text(q: &mut QueryBuilder<Sqlite>, pattern: &str, activity: bool) {
         if i > 0 {
             q.push(" OR ");
         }
-        q.push(*col)
-            .push(" LIKE ")
+        // Case-insensitive for ASCII on both engines (SQLite's LIKE already is).
+        q.push("lower(")
+            .push(*col)
+            .push(") LIKE lower(")
             .push_bind(pattern.to_string())
-            .push(" ESCAPE '\\'");
+            .push(") ESCAPE '\\'");
     }
     q.push(")");
 }
@@ -262,23 +268,27 @@ pub(super) enum TextTerm<'a> {
 /// At most this many matching learners (or activities) are looked up by id.
 const FEW: i64 = 500;
 
-fn push_text_term(q: &mut QueryBuilder<Sqlite>, term: TextTerm<'_>, activity: bool) {
+fn push_text_term(q: &mut Sql, term: TextTerm<'_>, activity: bool) {
     match term {
         TextTerm::Like(pattern) => push_text(q, pattern, activity),
         TextTerm::Ids { learners, activities } => {
-            q.push(" AND (cg.learner_ref IN (");
-            let mut sep = q.separated(", ");
-            for id in learners {
-                sep.push_bind(*id);
-            }
-            q.push(")");
-            if activity {
-                q.push(" OR cg.activity_ref IN (");
+            // `IN ()` is SQLite's; an empty list is `IN (NULL)` (matches nothing) on both.
+            let push_ids = |q: &mut Sql, ids: &[i64]| {
+                q.push("(");
+                if ids.is_empty() {
+                    q.push("NULL");
+                }
                 let mut sep = q.separated(", ");
-                for id in activities {
+                for id in ids {
                     sep.push_bind(*id);
                 }
                 q.push(")");
+            };
+            q.push(" AND (cg.learner_ref IN ");
+            push_ids(q, learners);
+            if activity {
+                q.push(" OR cg.activity_ref IN ");
+                push_ids(q, activities);
             }
             q.push(")");
         }
@@ -288,12 +298,13 @@ fn push_text_term(q: &mut QueryBuilder<Sqlite>, term: TextTerm<'_>, activity: bo
 /// The listing's activities in listing order, through the unique indexes on
 /// the names (CROSS JOIN fixes that order in SQLite). `prefix` is "" (tests
 /// prefix `EXPLAIN QUERY PLAN`).
-fn activities_query(prefix: &str, f: &GradeFilter) -> QueryBuilder<Sqlite> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+fn activities_query(engine: Engine, prefix: &str, f: &GradeFilter) -> Sql {
+    let join = engine.ordered_join();
+    let mut q: Sql = Sql::new(format!(
         "{prefix}SELECT a.id, p.name AS platform, c.context_id, a.resource_link_id, a.title
          FROM platforms p
-         CROSS JOIN contexts c ON c.platform_id = p.id
-         CROSS JOIN activities a ON a.context_ref = c.id
+         {join} contexts c ON c.platform_id = p.id
+         {join} activities a ON a.context_ref = c.id
          WHERE 1 = 1"
     ));
     push_place_filters(&mut q, f);
@@ -306,24 +317,37 @@ fn activities_query(prefix: &str, f: &GradeFilter) -> QueryBuilder<Sqlite> {
 /// array's order is not promised (an `ORDER BY` in the aggregate would sort the
 /// page again in a temporary B-tree): the reader sorts the page by learner.
 fn activity_page_query(
+    engine: Engine,
     prefix: &str,
     f: &GradeFilter,
     activity: i64,
     after: i64,
     text: Option<TextTerm<'_>>,
-) -> QueryBuilder<Sqlite> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-        "{prefix}SELECT json_group_array(json_array(id, version, sg, sm, uid, name, rec, status, detail,
-                                            lms, seen, src, k)) AS page,
+) -> Sql {
+    // Scores travel as exact text: SQLite's `%!.17g`; PostgreSQL's float text is
+    // the shortest exact form already. SQLite's CROSS JOIN keeps the join order
+    // (walk the activity's current grades by primary key); PostgreSQL has no
+    // `CROSS JOIN … ON` and plans the order itself.
+    let (pack, exact) = match engine {
+        Engine::Sqlite => ("json_group_array(json_array", "printf('%!.17g', {})"),
+        Engine::Postgres => ("json_agg(json_build_array", "CAST({} AS TEXT)"),
+    };
+    let join = engine.ordered_join();
+    let exact = |col: &str| exact.replace("{}", col);
+    let (sg, sm, lms) = (exact("g.score_given"), exact("g.score_maximum"), exact("o.score"));
+    let cast = if engine == Engine::Postgres { "::text" } else { "" };
+    let mut q: Sql = Sql::new(format!(
+        "{prefix}SELECT {pack}(id, version, sg, sm, uid, name, rec, status, detail,
+                                            lms, seen, src, k)){cast} AS page,
                 MAX(k) AS last, COUNT(*) AS n
          FROM (SELECT cg.learner_ref AS k, g.id, g.version,
-                      printf('%!.17g', g.score_given) AS sg, printf('%!.17g', g.score_maximum) AS sm,
+                      {sg} AS sg, {sm} AS sm,
                       l.lti_user_id AS uid, l.name, g.recorded_at AS rec, cg.status,
                       cg.status_detail AS detail,
-                      CASE WHEN o.score IS NOT NULL THEN printf('%!.17g', o.score) END AS lms, o.observed_at AS seen, o.source AS src
+                      CASE WHEN o.score IS NOT NULL THEN {lms} END AS lms, o.observed_at AS seen, o.source AS src
                FROM current_grades cg
-               CROSS JOIN learners l ON l.id = cg.learner_ref
-               CROSS JOIN grades g ON g.id = cg.grade_ref
+               {join} learners l ON l.id = cg.learner_ref
+               {join} grades g ON g.id = cg.grade_ref
                LEFT JOIN lms_observations o ON o.id = (
                    SELECT o2.id FROM lms_observations o2
                    WHERE o2.activity_ref = cg.activity_ref AND o2.learner_ref = cg.learner_ref
@@ -339,7 +363,7 @@ fn activity_page_query(
     }
     q.push(" ORDER BY cg.learner_ref LIMIT ")
         .push_bind(PAGE)
-        .push(")");
+        .push(") AS page_rows");
     q
 }
 
@@ -350,8 +374,9 @@ pub(super) async fn listing_plans(store: &Store, f: &GradeFilter, text: Option<&
     let mut plans = Vec::new();
     let pattern = text.map(like_pattern);
     for mut q in [
-        activities_query("EXPLAIN QUERY PLAN ", f),
+        activities_query(store.engine, "EXPLAIN QUERY PLAN ", f),
         activity_page_query(
+            store.engine,
             "EXPLAIN QUERY PLAN ",
             f,
             1,
@@ -531,7 +556,7 @@ impl Store {
     /// How many current grades the filter and the text match.
     pub async fn count_grade_rows(&self, f: &GradeFilter, text: Option<&str>) -> Result<u64> {
         let text = text.map(str::trim).filter(|t| !t.is_empty());
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Sql = Sql::new(
             "SELECT COUNT(*) FROM current_grades cg
              JOIN grades g ON g.id = cg.grade_ref
              JOIN learners l ON l.id = cg.learner_ref
@@ -562,19 +587,24 @@ impl Store {
     /// by id instead of matching the text against every grade's names.
     async fn text_ids(&self, pattern: &str) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
         let learners = self
-            .ids_like("SELECT id FROM learners WHERE lti_user_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' LIMIT ?2", pattern)
+            .ids_like(
+                "SELECT id FROM learners WHERE lower(lti_user_id) LIKE lower($1) ESCAPE '\\'
+                 OR lower(name) LIKE lower($1) ESCAPE '\\' LIMIT $2",
+                pattern,
+            )
             .await?;
         let Some(learners) = learners else { return Ok(None) };
         let activities = self
             .ids_like(
-                "SELECT id FROM activities WHERE resource_link_id LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' LIMIT ?2",
+                "SELECT id FROM activities WHERE lower(resource_link_id) LIKE lower($1) ESCAPE '\\'
+                 OR lower(title) LIKE lower($1) ESCAPE '\\' LIMIT $2",
                 pattern,
             )
             .await?;
         Ok(activities.map(|activities| (learners, activities)))
     }
 
-    /// The ids `sql` selects for the pattern (`?1`), unless there are more than [`FEW`] (`?2` caps it).
+    /// The ids `sql` selects for the pattern (`$1`), unless there are more than [`FEW`] (`$2` caps it).
     async fn ids_like(&self, sql: &'static str, pattern: &str) -> Result<Option<Vec<i64>>> {
         let ids: Vec<i64> = sqlx::query_scalar(sql)
             .bind(pattern)
@@ -593,7 +623,7 @@ impl Store {
         after: Option<GradeCursor>,
         mut each: impl FnMut(GradeRow, GradeCursor) -> Result<bool>,
     ) -> Result<u64> {
-        let q = activities_query("", f);
+        let q = activities_query(self.engine, "", f);
         let mut q = q;
         let activities = q
             .build()
@@ -650,7 +680,7 @@ impl Store {
                     // No learner's name contains the text: none of this activity's grades do.
                     break;
                 }
-                let mut q = activity_page_query("", f, a.id, after, text);
+                let mut q = activity_page_query(self.engine, "", f, a.id, after, text);
                 let r = q.build().fetch_one(&self.pool).await?;
                 let count: i64 = r.try_get("n")?;
                 if count == 0 {

@@ -1,4 +1,5 @@
-//! The ledger: SQLite through sqlx, with embedded migrations.
+//! The ledger: SQLite (one person) or PostgreSQL (a team) through sqlx's `Any`
+//! driver, with embedded migrations for each engine (`engine`).
 //!
 //! The store is the only module that speaks SQL. It knows nothing about
 //! secrets (platforms carry a keyring reference chosen by the caller) nor about
@@ -10,6 +11,7 @@ mod bulk;
 mod course;
 pub mod dump;
 mod edx;
+pub mod engine;
 mod health;
 mod imports;
 mod journal;
@@ -18,23 +20,22 @@ mod listing;
 mod places;
 mod platforms;
 mod service_keys;
+mod sql;
 mod status;
 mod sync;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::error::{Error, Result};
 
 pub use bulk::{ExternalAttemptInsert, GradeInsert, LaunchInsert, ObservationInsert, StoredStatus};
 pub use course::{CourseActivity, LearnerIds};
 pub use edx::{EdxAssignment, EdxRecord};
+pub use engine::{Engine, ServerAddress};
 pub use health::{FailureGroup, PlaceCounts};
 pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
@@ -42,25 +43,28 @@ pub use listing::{GradeCursor, GradeFilter, GradeSort, GradesPage, SortKey, Sort
 pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord, ServiceKeyUpsert};
+pub use sql::Sql;
 pub use sync::{AttemptFilter, AttemptRow, Candidate, Dangling, LastAttempt, RunRow, host_name, run_id};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// The ledger database.
+/// The ledger database: a SQLite file (one person) or a PostgreSQL database (a
+/// team), through sqlx's `Any` driver. The statements are the same for both; what
+/// must differ is in [`engine`].
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    engine: Engine,
     path: Option<PathBuf>,
+    server: Option<ServerAddress>,
 }
 
 /// A connection for durable commits (see [`Store::durable_connection`]).
 pub enum Durable {
-    Own(sqlx::SqliteConnection),
-    Pooled(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Own(AnyConnection),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
 }
 
 impl std::ops::Deref for Durable {
-    type Target = sqlx::SqliteConnection;
+    type Target = AnyConnection;
     fn deref(&self) -> &Self::Target {
         match self {
             Durable::Own(c) => c,
@@ -135,49 +139,101 @@ fn private_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
+fn store_error(what: String) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| Error::new(crate::error::ErrorKind::Store, format!("{what}: {e}"))
+}
+
 impl Store {
     /// Open (creating if missing) the ledger at `path` and bring its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
         private_file(path)?;
-        let opts = Self::file_options(path)
-            .create_if_missing(true)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            // Imports write a whole file in one transaction: a page cache of 32 MB
-            // (per connection, used only as it fills) keeps it from spilling to the
-            // WAL page by page.
-            .pragma("cache_size", "-32768")
-            // Reads go through a memory map of the file: pages are read in place
-            // rather than copied into each connection's page cache, so a window
-            // listing a large ledger on four connections holds it once, in pages the
-            // OS shares and can reclaim.
-            .pragma("mmap_size", "268435456")
-            .pragma("temp_store", "memory")
-            // Multi-row statements come in a few shapes per query (see
-            // `imports::shaped`); keep them all prepared.
-            .statement_cache_capacity(512)
-            // A listing or an import streams for as long as the ledger is big: that
-            // is not a slow statement worth a warning on the user's terminal.
-            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
-        let pool = SqlitePoolOptions::new()
+        let pool = Self::sqlite_pool(path, "rwc", 4)
+            .await
+            .map_err(store_error(format!(
+                "cannot open the ledger at {}. Check the path (--db or PASSBACK_DB) and its permissions",
+                path.display()
+            )))?;
+        let store = Self {
+            pool,
+            engine: Engine::Sqlite,
+            path: Some(path.to_path_buf()),
+            server: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn sqlite_pool(
+        path: &Path,
+        mode: &str,
+        connections: u32,
+    ) -> std::result::Result<AnyPool, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let url = engine::sqlite_url(path, mode).map_err(|e| sqlx::Error::Configuration(e.message.into()))?;
+        let opts = Self::quiet(url.parse::<AnyConnectOptions>()?);
+        let pragmas = engine::sqlite_pragmas(mode != "ro", false);
+        AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+    }
+
+    /// A listing or an import streams for as long as the ledger is big: that is
+    /// not a slow statement worth a warning on the user's terminal.
+    fn quiet(opts: AnyConnectOptions) -> AnyConnectOptions {
+        opts.log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
+    }
+
+    /// Open (creating its tables if the database is empty) a team ledger on a
+    /// PostgreSQL server. `password` comes from the keyring; without one, sqlx
+    /// reads `PGPASSFILE` (or `~/.pgpass`) as libpq does.
+    pub async fn open_server(address: &ServerAddress, password: Option<&str>) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let opts = Self::quiet(
+            address
+                .connect_url(password)
+                .parse::<AnyConnectOptions>()
+                .map_err(store_error(format!("cannot read the ledger address {address}")))?,
+        );
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await
             .map_err(|e| {
                 Error::new(
                     crate::error::ErrorKind::Store,
                     format!(
-                        "cannot open the ledger at {}: {e}. Check the path (--db or PASSBACK_DB) and its permissions.",
-                        path.display()
+                        "cannot connect to the team ledger {address}: {e}. Check the address, that the server \
+                         is running, and the password (`passback ledger password set ADDRESS`, or PGPASSFILE)."
                     ),
                 )
             })?;
         let store = Self {
             pool,
-            path: Some(path.to_path_buf()),
+            engine: Engine::Postgres,
+            path: None,
+            server: Some(address.clone()),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Which engine holds this ledger.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The team ledger's address (`None` for a SQLite ledger).
+    pub fn server(&self) -> Option<&ServerAddress> {
+        self.server.as_ref()
     }
 
     /// A read-only connection pool to an existing file, with no check of what it holds.
@@ -192,28 +248,17 @@ impl Store {
                 ),
             ));
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
+        let pool = Self::sqlite_pool(path, "ro", 2)
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!(
-                        "cannot open {} read-only: {e}. Check that it is a Passback ledger you may read.",
-                        path.display()
-                    ),
-                )
-            })?;
+            .map_err(store_error(format!(
+                "cannot open {} read-only. Check that it is a Passback ledger you may read",
+                path.display()
+            )))?;
         Ok(Self {
             pool,
+            engine: Engine::Sqlite,
             path: Some(path.to_path_buf()),
+            server: None,
         })
     }
 
@@ -232,8 +277,8 @@ impl Store {
         id
     }
 
-    /// Open an existing ledger without writing to it: a ledger someone sent, shown
-    /// before the user trusts it. Nothing is created, no migration runs and the
+    /// Open an existing ledger without writing to it: a ledger someone sent,
+    /// shown before the user trusts it. Nothing is created, no migration runs and the
     /// connections are read-only (SQLite refuses any write), so the file is left as
     /// it came. A ledger whose schema is older than this build needs an upgrade,
     /// which only opening it normally (trusting it) does.
@@ -251,7 +296,7 @@ impl Store {
             .await
             .map_err(|e| not_a_ledger(e.message))?;
         store.ledger_id().await.map_err(|e| not_a_ledger(e.message))?;
-        let latest = Self::schema_latest();
+        let latest = store.schema_latest();
         if version > latest {
             return Err(Error::new(
                 ErrorKind::Store,
@@ -273,61 +318,115 @@ impl Store {
         Ok(store)
     }
 
-    fn file_options(path: &Path) -> SqliteConnectOptions {
-        SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-    }
-
-    /// A connection whose every commit is durable before it returns
-    /// (`synchronous = FULL`): the sync journal commits an attempt on it before
-    /// the request leaves. (An in-memory ledger lends a pooled connection.)
+    /// A connection whose every commit is durable before it returns: the sync
+    /// journal commits an attempt on it before the request leaves. SQLite: its
+    /// own connection with `synchronous = FULL`; PostgreSQL commits durably
+    /// anyway (`synchronous_commit` on); an in-memory ledger lends a pooled one.
     pub async fn durable_connection(&self) -> Result<Durable> {
-        use sqlx::ConnectOptions;
         Ok(match &self.path {
-            Some(path) => Durable::Own(
-                Self::file_options(path)
-                    .synchronous(SqliteSynchronous::Full)
-                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
-                    .connect()
-                    .await?,
-            ),
+            Some(path) => {
+                let url = engine::sqlite_url(path, "rw")?;
+                let mut conn = Self::quiet(url.parse::<AnyConnectOptions>()?).connect().await?;
+                conn.execute(sqlx::AssertSqlSafe(engine::sqlite_pragmas(true, true)))
+                    .await?;
+                Durable::Own(conn)
+            }
             None => Durable::Pooled(self.pool.acquire().await?),
         })
     }
 
-    /// A private in-memory ledger (unit tests).
+    /// A private throw-away ledger (unit tests): in memory, or, when the test
+    /// environment names a PostgreSQL server (`PASSBACK_TEST_POSTGRES`), a fresh
+    /// schema of its own there, so the same tests run against both engines.
     pub async fn open_in_memory() -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| Error::internal(e.to_string()))?
-            .foreign_keys(true);
-        // One connection: every connection to :memory: is its own database.
-        let pool = SqlitePoolOptions::new()
+        if let Some(url) = std::env::var("PASSBACK_TEST_POSTGRES")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            return Self::open_test_schema(&url).await;
+        }
+        Self::open_sqlite_in_memory().await
+    }
+
+    /// A private in-memory SQLite ledger, whatever the test environment (tests
+    /// of SQLite itself: query plans, storage classes).
+    pub async fn open_sqlite_in_memory() -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        // One connection, kept for the pool's life: every connection to an
+        // in-memory database is its own database.
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(engine::sqlite_pragmas(false, false)))
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with("sqlite::memory:".parse::<AnyConnectOptions>()?)
             .await?;
-        let store = Self { pool, path: None };
+        let store = Self {
+            pool,
+            engine: Engine::Sqlite,
+            path: None,
+            server: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A ledger in a new schema of its own on the test server at `url`.
+    async fn open_test_schema(url: &str) -> Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        sqlx::any::install_default_drivers();
+        let schema = format!(
+            "t{}_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut admin = AnyConnection::connect(url).await?;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .await?;
+        admin.close().await?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect_with(Self::quiet(scoped.parse::<AnyConnectOptions>()?))
+            .await?;
+        let store = Self {
+            pool,
+            engine: Engine::Postgres,
+            path: None,
+            server: Some(ServerAddress::parse(url)?),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        self.engine.migrator().run(&self.pool).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query("INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('ledger_id', ?)")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO ledger_meta (key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Where the ledger lives (`None` for in-memory).
+    /// Where the ledger lives (`None` for in-memory and server ledgers).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -343,7 +442,7 @@ impl Store {
 
     /// A ledger-wide setting (e.g. `workspace` = `demo`).
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM ledger_meta WHERE key = ?")
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM ledger_meta WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
@@ -356,9 +455,9 @@ impl Store {
     }
 
     /// [`Store::set_meta`] inside a transaction.
-    pub async fn set_meta_in(conn: &mut sqlx::SqliteConnection, key: &str, value: &str) -> Result<()> {
+    pub async fn set_meta_in(conn: &mut AnyConnection, key: &str, value: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO ledger_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
@@ -369,31 +468,40 @@ impl Store {
 
     /// Highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64> {
-        let (v,): (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                .fetch_one(&self.pool)
-                .await?;
+        let (v,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(v.unwrap_or(0))
     }
 
-    /// Highest migration version this build knows.
-    pub fn schema_latest() -> i64 {
-        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    /// Highest migration version this build knows for this ledger's engine.
+    pub fn schema_latest(&self) -> i64 {
+        self.engine
+            .migrator()
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
     }
 
-    pub async fn sqlite_version(&self) -> Result<String> {
-        let (v,): (String,) = sqlx::query_as("SELECT sqlite_version()")
-            .fetch_one(&self.pool)
-            .await?;
+    /// The database engine's own version (e.g. `SQLite 3.46.0`, `PostgreSQL 15.8`).
+    pub async fn engine_version(&self) -> Result<String> {
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
+            Engine::Postgres => "SELECT 'PostgreSQL ' || current_setting('server_version')",
+        };
+        let (v,): (String,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
         Ok(v)
     }
 
     /// Flush the WAL into the main file (used before backups and by tests that
-    /// inspect the file's bytes).
+    /// inspect the file's bytes). Nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        if self.engine == Engine::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

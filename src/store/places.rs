@@ -4,7 +4,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
+
+use super::sql::Sql;
 
 use super::Store;
 use super::imports::shaped;
@@ -54,13 +56,12 @@ pub struct LearnerWritten {
 impl Store {
     /// Upsert courses (distinct `(platform_id, context_id)`); their ids by key.
     pub async fn upsert_contexts(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[ContextUpsert<'_>],
     ) -> Result<HashMap<(i64, String), i64>> {
         let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO contexts (platform_id, context_id, title, label) ");
+            let mut q: Sql = Sql::new("INSERT INTO contexts (platform_id, context_id, title, label) ");
             q.push_values(chunk, |mut b, c| {
                 b.push_bind(c.platform_id)
                     .push_bind(c.context_id)
@@ -85,12 +86,12 @@ impl Store {
 
     /// Upsert activities (distinct `(context_ref, resource_link_id)`); their ids by key.
     pub async fn upsert_activities(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[ActivityUpsert<'_>],
     ) -> Result<HashMap<(i64, String), i64>> {
         let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Sql = Sql::new(
                 "INSERT INTO activities (context_ref, resource_link_id, title, points_possible, ltiaas_line_item_id,
                    canvas_assignment_id) ",
             );
@@ -123,15 +124,14 @@ impl Store {
     /// Upsert people (distinct `(platform_id, lti_user_id)`); by key, their id and
     /// whether their role changed.
     pub async fn upsert_learners(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         rows: &[LearnerUpsert<'_>],
     ) -> Result<HashMap<(i64, String), LearnerWritten>> {
         let mut out = HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for chunk in shaped(rows) {
             // The roles before, to tell a change.
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT l.platform_id, l.lti_user_id, l.role FROM learners l JOIN (VALUES ",
-            );
+            let mut q: Sql =
+                Sql::new("SELECT l.platform_id, l.lti_user_id, l.role FROM learners l JOIN (VALUES ");
             let mut sep = q.separated(", ");
             for l in chunk {
                 sep.push("(")
@@ -150,11 +150,26 @@ impl Store {
             }
             // A `NULL` role keeps the stored one; a new person's is `unknown` (the
             // column is NOT NULL, and SQLite fills defaults only for omitted columns).
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "INSERT INTO learners (platform_id, lti_user_id, name, email, person_sourcedid, canvas_user_id, role)
                  SELECT column1, column2, column3, column4, column5, column6, COALESCE(column7, 'unknown')
-                 FROM (VALUES {values}) WHERE true
+                 FROM (VALUES {values}) AS v WHERE true
                  ON CONFLICT (platform_id, lti_user_id) DO UPDATE SET
                    name = COALESCE(excluded.name, learners.name),
                    email = COALESCE(excluded.email, learners.email),

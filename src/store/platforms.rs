@@ -1,6 +1,6 @@
 //! Platforms and their allowed outcome hosts.
 
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, now_rfc3339};
 use crate::error::{Error, Result};
@@ -18,9 +18,9 @@ pub struct PlatformInsert<'a> {
     pub secret_ref: &'a str,
 }
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-fn platform_from_row(row: &SqliteRow, hosts: Vec<String>) -> Result<Platform> {
+fn platform_from_row(row: &AnyRow, hosts: Vec<String>) -> Result<Platform> {
     let kind: String = row.try_get("kind")?;
     Ok(Platform {
         id: row.try_get("id")?,
@@ -43,14 +43,25 @@ impl Store {
 
     /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a
     /// check and the write it decides cannot be split by another writer.
+    /// (PostgreSQL: a transaction-scoped advisory lock on this ledger's schema,
+    /// taken first, does the same for every writer that asks for it.)
     pub async fn begin_immediate(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.engine {
+            super::Engine::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            super::Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.passback-writer'))")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// Insert a platform inside `conn` (a transaction the caller commits once the
     /// secret is safely in the keyring).
-    pub async fn insert_platform(conn: &mut SqliteConnection, p: &PlatformInsert<'_>) -> Result<i64> {
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM platforms WHERE name = ?")
+    pub async fn insert_platform(conn: &mut AnyConnection, p: &PlatformInsert<'_>) -> Result<i64> {
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM platforms WHERE name = $1")
             .bind(p.name)
             .fetch_optional(&mut *conn)
             .await?;
@@ -60,9 +71,9 @@ impl Store {
                 p.name, p.name
             )));
         }
-        let id = sqlx::query(
+        let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO platforms (name, kind, consumer_key, base_url, allow_http, secret_ref, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(p.name)
         .bind(p.kind.as_str())
@@ -71,11 +82,12 @@ impl Store {
         .bind(p.allow_http as i64)
         .bind(p.secret_ref)
         .bind(now_rfc3339())
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid();
+        .fetch_one(&mut *conn)
+        .await?;
         for host in p.allowed_hosts {
-            sqlx::query("INSERT OR IGNORE INTO platform_allowed_hosts (platform_id, host) VALUES (?, ?)")
+            sqlx::query(
+                "INSERT INTO platform_allowed_hosts (platform_id, host) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
                 .bind(id)
                 .bind(host)
                 .execute(&mut *conn)
@@ -86,7 +98,7 @@ impl Store {
 
     async fn hosts_of(&self, platform_id: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT host FROM platform_allowed_hosts WHERE platform_id = ? ORDER BY host")
+            sqlx::query_as("SELECT host FROM platform_allowed_hosts WHERE platform_id = $1 ORDER BY host")
                 .bind(platform_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -106,7 +118,7 @@ impl Store {
     }
 
     pub async fn platform_by_name(&self, name: &str) -> Result<Platform> {
-        let row = sqlx::query("SELECT * FROM platforms WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM platforms WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -121,13 +133,13 @@ impl Store {
 
     /// How much ledger data hangs off a platform (contexts, grades).
     pub async fn platform_usage(&self, platform_id: i64) -> Result<(i64, i64)> {
-        let (contexts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contexts WHERE platform_id = ?")
+        let (contexts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contexts WHERE platform_id = $1")
             .bind(platform_id)
             .fetch_one(&self.pool)
             .await?;
         let (grades,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM grades g JOIN activities a ON a.id = g.activity_ref
-             JOIN contexts c ON c.id = a.context_ref WHERE c.platform_id = ?",
+             JOIN contexts c ON c.id = a.context_ref WHERE c.platform_id = $1",
         )
         .bind(platform_id)
         .fetch_one(&self.pool)
@@ -140,9 +152,9 @@ impl Store {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT t.service_key_ref FROM outcome_targets t
              JOIN activities a ON a.id = t.activity_ref JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND t.service_key_ref IS NOT NULL
+             WHERE c.platform_id = $1 AND t.service_key_ref IS NOT NULL
              UNION
-             SELECT secret_ref FROM service_keys WHERE platform_id = ?",
+             SELECT secret_ref FROM service_keys WHERE platform_id = $2",
         )
         .bind(platform_id)
         .bind(platform_id)
@@ -155,30 +167,33 @@ impl Store {
     /// reference stay): the consumer key or base URL, plain http, and the allowed
     /// hosts, which are replaced as a whole.
     pub async fn update_platform(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         consumer_key: Option<&str>,
         base_url: Option<&str>,
         allow_http: bool,
         allowed_hosts: &[String],
     ) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE platforms SET consumer_key = ?, base_url = ?, allow_http = ? WHERE id = ?")
-                .bind(consumer_key)
-                .bind(base_url)
-                .bind(allow_http as i64)
-                .bind(platform_id)
-                .execute(&mut *conn)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE platforms SET consumer_key = $1, base_url = $2, allow_http = $3 WHERE id = $4",
+        )
+        .bind(consumer_key)
+        .bind(base_url)
+        .bind(allow_http as i64)
+        .bind(platform_id)
+        .execute(&mut *conn)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("the platform was removed meanwhile"));
         }
-        sqlx::query("DELETE FROM platform_allowed_hosts WHERE platform_id = ?")
+        sqlx::query("DELETE FROM platform_allowed_hosts WHERE platform_id = $1")
             .bind(platform_id)
             .execute(&mut *conn)
             .await?;
         for host in allowed_hosts {
-            sqlx::query("INSERT OR IGNORE INTO platform_allowed_hosts (platform_id, host) VALUES (?, ?)")
+            sqlx::query(
+                "INSERT INTO platform_allowed_hosts (platform_id, host) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
                 .bind(platform_id)
                 .bind(host)
                 .execute(&mut *conn)
@@ -191,7 +206,7 @@ impl Store {
     /// (tests of the refusal; nothing in Passback writes a reference but its own).
     #[cfg(test)]
     pub(crate) async fn point_secret_ref_for_test(&self, platform: &str, secret_ref: &str) -> Result<()> {
-        sqlx::query("UPDATE platforms SET secret_ref = ? WHERE name = ?")
+        sqlx::query("UPDATE platforms SET secret_ref = $1 WHERE name = $2")
             .bind(secret_ref)
             .bind(platform)
             .execute(&self.pool)
@@ -201,8 +216,8 @@ impl Store {
 
     /// Delete a platform and everything under it (contexts, activities, learners,
     /// targets, grades, attempts) in `conn`.
-    pub async fn delete_platform(conn: &mut SqliteConnection, platform_id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM platforms WHERE id = ?")
+    pub async fn delete_platform(conn: &mut AnyConnection, platform_id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM platforms WHERE id = $1")
             .bind(platform_id)
             .execute(&mut *conn)
             .await?;

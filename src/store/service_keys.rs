@@ -1,7 +1,7 @@
 //! LTIAAS service keys (keyring references and capture times, never the keys)
 //! and the per-(line item, learner) score clock.
 
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::Store;
 use crate::error::Result;
@@ -45,7 +45,7 @@ pub struct ServiceKeyInsert<'a> {
     pub source: &'a str,
 }
 
-fn record_from_row(r: &SqliteRow) -> Result<ServiceKeyRecord> {
+fn record_from_row(r: &AnyRow) -> Result<ServiceKeyRecord> {
     Ok(ServiceKeyRecord {
         platform_id: r.try_get("platform_id")?,
         platform: r.try_get("platform")?,
@@ -78,7 +78,7 @@ impl Store {
         resource_link_id: &str,
     ) -> Result<Option<ServiceKeyRecord>> {
         let row = sqlx::query(select_keys!(
-            "WHERE k.platform_id = ? AND k.context_id = ? AND k.resource_link_id = ?"
+            "WHERE k.platform_id = $1 AND k.context_id = $2 AND k.resource_link_id = $3"
         ))
         .bind(platform_id)
         .bind(context_id)
@@ -90,13 +90,13 @@ impl Store {
 
     /// [`Store::service_key`] inside a transaction.
     pub async fn service_key_in(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         context_id: &str,
         resource_link_id: &str,
     ) -> Result<Option<ServiceKeyRecord>> {
         let row = sqlx::query(select_keys!(
-            "WHERE k.platform_id = ? AND k.context_id = ? AND k.resource_link_id = ?"
+            "WHERE k.platform_id = $1 AND k.context_id = $2 AND k.resource_link_id = $3"
         ))
         .bind(platform_id)
         .bind(context_id)
@@ -112,11 +112,11 @@ impl Store {
     /// when it lost, its own. Run inside the transaction that records the capture, so
     /// two captures racing each learn exactly what they left unused.
     pub async fn upsert_service_key(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         k: &ServiceKeyInsert<'_>,
     ) -> Result<ServiceKeyUpsert> {
         let before: Option<(String,)> = sqlx::query_as(
-            "SELECT secret_ref FROM service_keys WHERE platform_id = ? AND context_id = ? AND resource_link_id = ?",
+            "SELECT secret_ref FROM service_keys WHERE platform_id = $1 AND context_id = $2 AND resource_link_id = $3",
         )
         .bind(k.platform_id)
         .bind(k.context_id)
@@ -126,7 +126,7 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO service_keys (platform_id, context_id, resource_link_id, ltiaas_platform_id, secret_ref,
                captured_at, source)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (platform_id, context_id, resource_link_id) DO UPDATE SET
                ltiaas_platform_id = COALESCE(excluded.ltiaas_platform_id, service_keys.ltiaas_platform_id),
                secret_ref = excluded.secret_ref,
@@ -157,7 +157,7 @@ impl Store {
     /// Every recorded service key (optionally of one platform), oldest capture first.
     pub async fn list_service_keys(&self, platform_id: Option<i64>) -> Result<Vec<ServiceKeyRecord>> {
         let rows = sqlx::query(select_keys!(
-            "WHERE ? IS NULL OR k.platform_id = ?
+            "WHERE $1 IS NULL OR k.platform_id = $2
              ORDER BY k.captured_at, p.name, k.context_id, k.resource_link_id"
         ))
         .bind(platform_id)
@@ -172,7 +172,7 @@ impl Store {
     /// clock has not moved past it (or went backwards). Atomic, so two senders
     /// never get the same value.
     pub async fn next_score_timestamp_ms(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         line_item_id: &str,
         lti_user_id: &str,
@@ -180,9 +180,11 @@ impl Store {
     ) -> Result<i64> {
         let (ms,): (i64,) = sqlx::query_as(
             "INSERT INTO ltiaas_score_clock (platform_id, line_item_id, lti_user_id, last_timestamp_ms)
-             VALUES (?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (platform_id, line_item_id, lti_user_id) DO UPDATE SET
-               last_timestamp_ms = MAX(excluded.last_timestamp_ms, ltiaas_score_clock.last_timestamp_ms + 1)
+               last_timestamp_ms = CASE WHEN excluded.last_timestamp_ms > ltiaas_score_clock.last_timestamp_ms
+                                        THEN excluded.last_timestamp_ms
+                                        ELSE ltiaas_score_clock.last_timestamp_ms + 1 END
              RETURNING last_timestamp_ms",
         )
         .bind(platform_id)
@@ -203,7 +205,7 @@ impl Store {
     ) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
             "SELECT a.ltiaas_line_item_id FROM activities a JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND c.context_id = ? AND a.resource_link_id = ?",
+             WHERE c.platform_id = $1 AND c.context_id = $2 AND a.resource_link_id = $3",
         )
         .bind(platform_id)
         .bind(context_id)
@@ -222,7 +224,7 @@ impl Store {
     ) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT last_timestamp_ms FROM ltiaas_score_clock
-             WHERE platform_id = ? AND line_item_id = ? AND lti_user_id = ?",
+             WHERE platform_id = $1 AND line_item_id = $2 AND lti_user_id = $3",
         )
         .bind(platform_id)
         .bind(line_item_id)

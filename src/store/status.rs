@@ -2,7 +2,7 @@
 //! (`current_grades`). The rules that turn facts into a status are not SQL:
 //! they live in `crate::status`, and `crate::intake` applies them.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{GradeKey, Store};
 use crate::error::{Error, Result};
@@ -11,7 +11,7 @@ use crate::model::{GradeFacts, GradeStatus};
 impl Store {
     /// What the status of the current grade of `key` depends on; `None` when the
     /// pair has no grade.
-    pub async fn grade_facts(conn: &mut SqliteConnection, key: GradeKey) -> Result<Option<GradeFacts>> {
+    pub async fn grade_facts(conn: &mut AnyConnection, key: GradeKey) -> Result<Option<GradeFacts>> {
         Ok(Self::grade_facts_many(conn, &[key])
             .await?
             .pop()
@@ -20,13 +20,13 @@ impl Store {
 
     /// Store a grade's decided status.
     pub async fn set_status(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         key: GradeKey,
         status: GradeStatus,
         detail: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE current_grades SET status = ?, status_detail = ? WHERE activity_ref = ? AND learner_ref = ?",
+            "UPDATE current_grades SET status = $1, status_detail = $2 WHERE activity_ref = $3 AND learner_ref = $4",
         )
         .bind(status.as_str())
         .bind(detail)
@@ -40,7 +40,7 @@ impl Store {
     /// The stored status of `key`'s current grade.
     pub async fn stored_status(&self, key: GradeKey) -> Result<Option<(GradeStatus, Option<String>)>> {
         let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT status, status_detail FROM current_grades WHERE activity_ref = ? AND learner_ref = ?",
+            "SELECT status, status_detail FROM current_grades WHERE activity_ref = $1 AND learner_ref = $2",
         )
         .bind(key.activity_ref)
         .bind(key.learner_ref)
@@ -56,11 +56,11 @@ impl Store {
 
     /// Every (activity, learner) with a current grade under an activity.
     pub async fn grade_keys_of_activity(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         activity_ref: i64,
     ) -> Result<Vec<GradeKey>> {
         let rows =
-            sqlx::query_as("SELECT activity_ref, learner_ref FROM current_grades WHERE activity_ref = ?")
+            sqlx::query_as("SELECT activity_ref, learner_ref FROM current_grades WHERE activity_ref = $1")
                 .bind(activity_ref)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -68,12 +68,9 @@ impl Store {
     }
 
     /// Every (activity, learner) with a current grade of a learner.
-    pub async fn grade_keys_of_learner(
-        conn: &mut SqliteConnection,
-        learner_ref: i64,
-    ) -> Result<Vec<GradeKey>> {
+    pub async fn grade_keys_of_learner(conn: &mut AnyConnection, learner_ref: i64) -> Result<Vec<GradeKey>> {
         let rows =
-            sqlx::query_as("SELECT activity_ref, learner_ref FROM current_grades WHERE learner_ref = ?")
+            sqlx::query_as("SELECT activity_ref, learner_ref FROM current_grades WHERE learner_ref = $1")
                 .bind(learner_ref)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -81,7 +78,7 @@ impl Store {
     }
 
     /// Every (activity, learner) with a current grade.
-    pub async fn all_grade_keys(conn: &mut SqliteConnection) -> Result<Vec<GradeKey>> {
+    pub async fn all_grade_keys(conn: &mut AnyConnection) -> Result<Vec<GradeKey>> {
         let rows = sqlx::query_as("SELECT activity_ref, learner_ref FROM current_grades")
             .fetch_all(&mut *conn)
             .await?;
@@ -90,14 +87,14 @@ impl Store {
 
     /// The activity of (platform, context id, resource link id), inside a transaction.
     pub async fn activity_ref_of(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         platform_id: i64,
         context_id: &str,
         resource_link_id: &str,
     ) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT a.id FROM activities a JOIN contexts c ON c.id = a.context_ref
-             WHERE c.platform_id = ? AND c.context_id = ? AND a.resource_link_id = ?",
+             WHERE c.platform_id = $1 AND c.context_id = $2 AND a.resource_link_id = $3",
         )
         .bind(platform_id)
         .bind(context_id)

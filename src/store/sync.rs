@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use super::sql::Sql;
 
 use super::imports::shaped;
 use super::listing::push_filter;
@@ -94,7 +96,7 @@ impl Candidate {
     }
 }
 
-fn candidate(r: &SqliteRow) -> Result<Candidate> {
+fn candidate(r: &AnyRow) -> Result<Candidate> {
     let kind: String = r.try_get("kind")?;
     let status: String = r.try_get("status")?;
     let role: String = r.try_get("role")?;
@@ -254,7 +256,7 @@ impl Store {
         after: Option<GradeKey>,
         limit: i64,
     ) -> Result<Vec<Candidate>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Sql = Sql::new(
             "SELECT cg.activity_ref, cg.learner_ref, cg.status, cg.status_detail,
                     g.id AS grade_id, g.version, g.score_given, g.score_maximum, g.comment, g.result_text,
                     g.result_url, g.submitted_at, g.recorded_at,
@@ -306,7 +308,7 @@ impl Store {
 
     /// How many current grades a filter matches, by status.
     pub async fn count_by_status(&self, f: &GradeFilter) -> Result<Vec<(GradeStatus, i64)>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT cg.status, COUNT(*) AS n");
+        let mut q: Sql = Sql::new("SELECT cg.status, COUNT(*) AS n");
         q.push(CANDIDATE_FROM).push(" WHERE 1 = 1");
         push_filter(&mut q, f);
         q.push(" GROUP BY cg.status ORDER BY cg.status");
@@ -359,17 +361,17 @@ impl Store {
     }
 
     /// Runs that have not finished, oldest first.
-    pub async fn open_runs(conn: &mut SqliteConnection) -> Result<Vec<RunRow>> {
+    pub async fn open_runs(conn: &mut AnyConnection) -> Result<Vec<RunRow>> {
         let rows = sqlx::query("SELECT * FROM sync_runs WHERE finished_at IS NULL ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
         rows.iter().map(run_row).collect()
     }
 
-    pub async fn insert_run(conn: &mut SqliteConnection, kind: &str) -> Result<i64> {
+    pub async fn insert_run(conn: &mut AnyConnection, kind: &str) -> Result<i64> {
         let now = now_rfc3339();
-        Ok(sqlx::query(
-            "INSERT INTO sync_runs (run_id, pid, host, kind, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+        Ok(sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sync_runs (run_id, pid, host, kind, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(run_id())
         .bind(i64::from(std::process::id()))
@@ -377,13 +379,12 @@ impl Store {
         .bind(kind)
         .bind(&now)
         .bind(&now)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid())
+        .fetch_one(&mut *conn)
+        .await?)
     }
 
     pub async fn heartbeat_run(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE sync_runs SET heartbeat_at = ? WHERE id = ?")
+        sqlx::query("UPDATE sync_runs SET heartbeat_at = $1 WHERE id = $2")
             .bind(now_rfc3339())
             .bind(id)
             .execute(&self.pool)
@@ -392,8 +393,8 @@ impl Store {
     }
 
     /// Close a run (a dead one too, with what is known of it).
-    pub async fn finish_run(conn: &mut SqliteConnection, id: i64, summary: &str) -> Result<()> {
-        sqlx::query("UPDATE sync_runs SET finished_at = ?, summary = ? WHERE id = ?")
+    pub async fn finish_run(conn: &mut AnyConnection, id: i64, summary: &str) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET finished_at = $1, summary = $2 WHERE id = $3")
             .bind(now_rfc3339())
             .bind(summary)
             .bind(id)
@@ -403,7 +404,7 @@ impl Store {
     }
 
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRow>> {
-        let rows = sqlx::query("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM sync_runs ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -450,15 +451,15 @@ impl Store {
     pub async fn observations_of(&self, keys: &[GradeKey]) -> Result<Vec<(GradeKey, Option<f64>, String)>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in shaped(keys) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT k.column1, k.column2, o.score, o.observed_at FROM ");
+            let mut q: Sql = Sql::new("SELECT k.column1, k.column2, o.score, o.observed_at FROM ");
             super::bulk::push_keys(&mut q, chunk);
-            q.push(
-                " AS k CROSS JOIN lms_observations o ON o.id = (
+            q.push(format!(
+                " AS k {} lms_observations o ON o.id = (
                      SELECT o2.id FROM lms_observations o2
                      WHERE o2.activity_ref = k.column1 AND o2.learner_ref = k.column2
                      ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)",
-            );
+                self.engine.ordered_join()
+            ));
             for r in q.build().fetch_all(&self.pool).await? {
                 out.push((
                     GradeKey {
@@ -474,7 +475,7 @@ impl Store {
     }
 }
 
-fn run_row(r: &SqliteRow) -> Result<RunRow> {
+fn run_row(r: &AnyRow) -> Result<RunRow> {
     Ok(RunRow {
         id: r.try_get("id")?,
         run_id: r.try_get("run_id")?,
@@ -488,8 +489,8 @@ fn run_row(r: &SqliteRow) -> Result<RunRow> {
     })
 }
 
-fn attempt_rows_query() -> QueryBuilder<Sqlite> {
-    QueryBuilder::new(
+fn attempt_rows_query() -> Sql {
+    Sql::new(
         "SELECT x.id AS attempt_id, x.grade_ref AS grade_id, g.version, p.name AS platform, c.context_id,
                 a.resource_link_id, l.lti_user_id, l.name AS learner_name, x.operation, x.transport, x.target,
                 x.origin, COALESCE(x.run_id, CASE WHEN x.batch_ref IS NULL THEN NULL
@@ -515,7 +516,7 @@ fn attempt_rows_query() -> QueryBuilder<Sqlite> {
     )
 }
 
-fn attempt_row(r: &SqliteRow) -> Result<AttemptRow> {
+fn attempt_row(r: &AnyRow) -> Result<AttemptRow> {
     Ok(AttemptRow {
         attempt_id: r.try_get("attempt_id")?,
         grade_id: r.try_get("grade_id")?,
@@ -552,7 +553,7 @@ impl Store {
     /// newest export observation among the matched grades (its file and when
     /// it was made), or `None` when no export covers them.
     pub async fn latest_export(&self, f: &GradeFilter) -> Result<Option<(String, String)>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Sql = Sql::new(
             "SELECT o.source, o.observed_at FROM lms_observations o
              JOIN current_grades cg ON cg.activity_ref = o.activity_ref AND cg.learner_ref = o.learner_ref
              JOIN grades g ON g.id = cg.grade_ref

@@ -70,7 +70,7 @@ async fn migrations_apply_on_a_file_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/ledger.sqlite");
     let s = Store::open(&path).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), Store::schema_latest());
+    assert_eq!(s.schema_version().await.unwrap(), s.schema_latest());
     let id = s.ledger_id().await.unwrap();
     platform(&s, "p1").await;
     s.close().await;
@@ -222,7 +222,7 @@ async fn upgrading_a_ledger_keeps_its_attempts_their_observations_and_the_foreig
         )
         .await
         .unwrap();
-    super::MIGRATOR.run_to(3, &pool).await.unwrap();
+    super::engine::SQLITE_MIGRATOR.run_to(3, &pool).await.unwrap();
     for sql in [
         "INSERT INTO platforms (id, name, kind, consumer_key, secret_ref, created_at)
          VALUES (1, 'p', 'lti11', 'k', 'ref', 'now')",
@@ -243,7 +243,7 @@ async fn upgrading_a_ledger_keeps_its_attempts_their_observations_and_the_foreig
     pool.close().await;
 
     let s = Store::open(&path).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), Store::schema_latest());
+    assert_eq!(s.schema_version().await.unwrap(), s.schema_latest());
     let (origin, description): (String, String) =
         sqlx::query_as("SELECT origin, description FROM attempts WHERE id = 7")
             .fetch_one(s.pool())
@@ -286,7 +286,8 @@ async fn upgrading_a_ledger_keeps_its_attempts_their_observations_and_the_foreig
 
 #[tokio::test]
 async fn the_listing_pages_through_indexes_without_temporary_b_trees() {
-    let s = Store::open_in_memory().await.unwrap();
+    // SQLite's planner (PostgreSQL plans by its statistics).
+    let s = Store::open_sqlite_in_memory().await.unwrap();
     // The window's default order, with the filters and the text search it offers.
     let filters = [
         GradeFilter::default(),
@@ -340,4 +341,51 @@ async fn a_ledger_is_private_to_its_user_folder_file_wal_and_shm() {
     Store::open(&chosen.join("l.sqlite")).await.unwrap().close().await;
     assert_eq!(mode(&chosen), 0o755);
     assert_eq!(mode(&chosen.join("l.sqlite")), 0o600);
+}
+
+/// The PostgreSQL migrations build the schema the SQLite ones do: the same tables,
+/// columns (storage class, NOT NULL, primary key), indexes and foreign keys, at the
+/// same version. Runs where the test environment names a server (the test
+/// command's PostgreSQL step); on SQLite alone there is nothing to compare with.
+#[tokio::test]
+async fn both_engines_have_the_same_schema() {
+    if std::env::var("PASSBACK_TEST_POSTGRES").is_ok_and(|u| !u.is_empty()) {
+        let sqlite = Store::open_sqlite_in_memory().await.unwrap();
+        let pg = Store::open_in_memory().await.unwrap();
+        assert_eq!(pg.engine(), super::Engine::Postgres);
+        assert_eq!(
+            sqlite.schema_latest(),
+            pg.schema_latest(),
+            "the same latest version"
+        );
+        assert_eq!(
+            sqlite.schema_version().await.unwrap(),
+            pg.schema_version().await.unwrap()
+        );
+        let mut a = sqlite.pool().acquire().await.unwrap();
+        let mut b = pg.pool().acquire().await.unwrap();
+        let left = super::engine::describe(&mut a).await.unwrap();
+        let right = super::engine::describe(&mut b).await.unwrap();
+        let only_sqlite: Vec<&String> = left.iter().filter(|l| !right.contains(l)).collect();
+        let only_pg: Vec<&String> = right.iter().filter(|r| !left.contains(r)).collect();
+        assert!(
+            only_sqlite.is_empty() && only_pg.is_empty(),
+            "SQLite only: {only_sqlite:#?}\nPostgreSQL only: {only_pg:#?}"
+        );
+        assert!(left.len() > 150, "the description covers the schema: {left:#?}");
+    } else {
+        // Still check that SQLite's description is what the comparison relies on.
+        let sqlite = Store::open_sqlite_in_memory().await.unwrap();
+        let mut a = sqlite.pool().acquire().await.unwrap();
+        let left = super::engine::describe(&mut a).await.unwrap();
+        for line in [
+            "grades.id integer not null pk1",
+            "grades.score_given real not null",
+            "grades.activity_ref -> activities.id on delete CASCADE",
+            "launches index launches_once unique=1 partial=0 (learner_ref,<expr>,<expr>,launched_at)",
+            "current_grades.activity_ref integer not null pk1",
+        ] {
+            assert!(left.iter().any(|l| l == line), "{line} in {left:#?}");
+        }
+    }
 }

@@ -70,7 +70,7 @@ impl Unfolded {
 
     /// Fold everything waiting, `FOLD_KEYS` grades per transaction (so a commit
     /// that lets requests leave never waits long behind a fold).
-    async fn fold(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<()> {
+    async fn fold(&mut self, conn: &mut sqlx::AnyConnection) -> Result<()> {
         let done = std::mem::take(&mut self.done);
         let mut keys = std::mem::take(&mut self.keys);
         self.since = None;

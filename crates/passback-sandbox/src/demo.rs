@@ -273,8 +273,7 @@ pub async fn open_desktop_workspace(secrets: Secrets) -> Result<(Passback, Optio
         .filter(|v| !v.is_empty())
         .is_some();
     let want_demo = std::env::var("PASSBACK_DEMO").is_ok_and(|v| v == "1");
-    let real_path = passback::app::resolve_db_path(None)?;
-    let real = Passback::open(&real_path, secrets.clone()).await?;
+    let real = Passback::open_ledger(&passback::app::resolve_ledger(None)?, secrets.clone()).await?;
     if explicit || !want_demo || !real.list_platforms().await?.is_empty() {
         return Ok((real, None));
     }

@@ -57,7 +57,7 @@ sourcedid: string, outcome_url: string, };
 /**
  * Health report for `passback doctor` and the About panel.
  */
-export type DoctorReport = { passback_version: string, sqlite_version: string, db_path: string, schema_version: number, schema_latest: number, ledger_id: string, keyring_ok: boolean, keyring_detail: string, };
+export type DoctorReport = { passback_version: string, engine_version: string, db_path: string, schema_version: number, schema_latest: number, ledger_id: string, keyring_ok: boolean, keyring_detail: string, };
 
 /**
  * How one grade ended.

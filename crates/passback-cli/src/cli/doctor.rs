@@ -20,7 +20,7 @@ pub async fn run(db: Option<&Path>, f: JsonFlag) -> Result<ExitCode> {
             "Schema:   version {} (this build knows {})",
             d.schema_version, d.schema_latest
         );
-        println!("SQLite:   {}", d.sqlite_version);
+        println!("Engine:   {}", d.engine_version);
         println!("Keyring:  {}", if d.keyring_ok { "ok" } else { "NOT AVAILABLE" });
         println!("          {}", d.keyring_detail);
     }

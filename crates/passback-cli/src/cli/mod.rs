@@ -5,6 +5,7 @@
 mod doctor;
 mod grades;
 mod import;
+mod ledger;
 mod lti11;
 mod ltiaas;
 mod output;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use passback::app::{Passback, resolve_db_path};
+use passback::app::{Passback, resolve_ledger};
 use passback::secrets::Secrets;
 use passback::{Error, Result};
 
@@ -25,12 +26,15 @@ use passback::{Error, Result};
     name = "passback",
     version,
     about = "See the grades your learning tool holds, find the ones that never reached the LMS, and send them again.",
-    after_help = "The ledger is a SQLite file: --db PATH, else $PASSBACK_DB, else the OS data folder.\n\
+    after_help = "The ledger is a SQLite file (--db PATH, else $PASSBACK_DB, else the OS data folder) or a team\n\
+                  ledger on PostgreSQL (--db postgres://USER@HOST:PORT/DATABASE; the password from\n\
+                  `passback ledger password set ADDRESS` or PGPASSFILE).\n\
                   Secrets (consumer secrets, API keys, service keys) live only in the OS keyring."
 )]
 pub struct Cli {
-    /// Ledger file (default: $PASSBACK_DB, else the OS data folder).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Ledger file or team ledger address postgres://USER@HOST:PORT/DATABASE
+    /// (default: $PASSBACK_DB, else the file in the OS data folder).
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -81,6 +85,9 @@ pub enum Command {
     /// Run the sandbox LMS on loopback: LTI 1.1 outcomes and an LTIAAS-compatible API under /api/
     /// (prints one JSON line with its URLs and credentials).
     Sandbox(sandbox::SandboxArgs),
+    /// The ledger itself: a team ledger's password (`ledger password set ADDRESS`).
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCmd),
     /// Open the demo workspace (a practice ledger wired to a built-in sandbox LMS) and keep
     /// the sandbox running until Ctrl-C. Uses --db if given, else demo.sqlite in the data folder.
     Demo,
@@ -127,8 +134,8 @@ fn init_tracing() {
 
 /// Open the ledger the flags and environment name, with the OS keyring.
 async fn open(cli_db: Option<&Path>) -> Result<Passback> {
-    let path = resolve_db_path(cli_db)?;
-    Passback::open(&path, Secrets::os().await).await
+    let ledger = resolve_ledger(cli_db)?;
+    Passback::open_ledger(&ledger, Secrets::os().await).await
 }
 
 /// Exit code 0 when `ok`, else 1.
@@ -155,6 +162,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ltiaas(c) => ltiaas::run(db, c).await,
         Command::Sandbox(a) => sandbox::run_sandbox(a).await,
         Command::Demo => sandbox::run_demo(db).await,
+        Command::Ledger(c) => ledger::run(c).await,
         Command::UiServer(a) => {
             if !a.listen.ip().is_loopback() {
                 return Err(Error::invalid(format!(
@@ -162,9 +170,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     a.listen
                 )));
             }
-            let path = resolve_db_path(db)?;
+            let ledger = resolve_ledger(db)?;
             let secrets = Secrets::os().await;
-            let pb = Passback::open(&path, secrets.clone()).await?;
+            let pb = Passback::open_ledger(&ledger, secrets.clone()).await?;
             let trust = passback::app::session::TrustList::default_location()?;
             let session = passback::app::session::Session::new(Ok(pb), secrets, trust);
             crate::ui_server::serve(session, a.listen, &a.ui_dir).await?;
