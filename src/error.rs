@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Io,
     /// The ledger is open read-only (not trusted yet): nothing may be written or sent.
     ReadOnly,
+    /// A team ledger's database refuses this to this person (e.g. platforms are
+    /// for its administrators).
+    Forbidden,
     /// Anything else; a bug if it ever shows up.
     Internal,
 }
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::SecretMissing => "secret_missing",
             ErrorKind::Io => "io",
             ErrorKind::ReadOnly => "read_only",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::Internal => "internal",
         }
     }
@@ -96,6 +100,10 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::RowNotFound => Error::not_found("no such record in the ledger"),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Error::conflict(format!("already in the ledger: {}", db.message()))
+            }
+            // PostgreSQL's insufficient_privilege: the message says what to do.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
+                Error::new(ErrorKind::Forbidden, db.message().to_string())
             }
             _ => Error::new(
                 ErrorKind::Store,

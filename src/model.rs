@@ -625,6 +625,8 @@ pub struct ImportBatch {
     pub rows_quarantined: i64,
     pub rows_skipped: i64,
     pub notes: Vec<String>,
+    /// Who imported it (`--actor`, else `user@host`); empty before ledgers kept it.
+    pub actor: Option<String>,
 }
 
 /// A row an import rejected (quarantined) or skipped: where and why, never its content.

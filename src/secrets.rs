@@ -213,6 +213,9 @@ impl std::fmt::Display for SecretRef {
 #[derive(Clone)]
 pub struct Secrets {
     store: std::result::Result<Arc<CredentialStore>, String>,
+    /// A headless job's secrets file (see [`Secrets::from_file`]): read instead
+    /// of the keyring, and never written.
+    file: Option<Arc<SecretsFile>>,
     /// Withheld on purpose (a ledger not trusted yet): no keyring entry is touched,
     /// whatever the ledger names.
     withheld: bool,
@@ -263,6 +266,44 @@ fn map_keyring_error(e: keyring_core::Error, what: &SecretRef) -> Error {
 }
 
 impl Secrets {
+    /// The secrets this process uses: the file `explicit` names (`--secrets-file`),
+    /// else the one `PASSBACK_SECRETS_FILE` names, else a systemd credential named
+    /// `passback-secrets` (`LoadCredential=`, in `$CREDENTIALS_DIRECTORY`), else
+    /// the OS keyring.
+    pub async fn for_process(explicit: Option<&std::path::Path>) -> Result<Self> {
+        let named = explicit.map(std::path::Path::to_path_buf).or_else(|| {
+            std::env::var_os("PASSBACK_SECRETS_FILE")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        });
+        if let Some(path) = named {
+            return Self::from_file(&path);
+        }
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|v| !v.is_empty()) {
+            let path = std::path::Path::new(&dir).join(SYSTEMD_CREDENTIAL);
+            if path.is_file() {
+                return Self::from_file(&path);
+            }
+        }
+        Ok(Self::os().await)
+    }
+
+    /// Secrets for a job with no desktop keyring (a nightly sync on a server): a
+    /// JSON file only its owner may read, e.g.
+    /// `{"platforms": {"canvas": {"secret": "…", "hosts": ["canvas.example.edu"]}},
+    ///   "ledger_passwords": {"job@db.example.edu:5432/passback": "…"}}`.
+    /// A platform's secret goes only to the hosts listed beside it, whatever the
+    /// ledger says. The file is refused if anyone but its owner (this user) can
+    /// read or write it. Passback never writes it.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let file = SecretsFile::load(path)?;
+        Ok(Self {
+            store: Err(format!("secrets come from the file {}", path.display())),
+            file: Some(Arc::new(file)),
+            withheld: false,
+        })
+    }
+
     /// The platform's native keyring. Probing happens here; failures are kept
     /// and reported on use, so read-only commands still work without a keyring.
     pub async fn os() -> Self {
@@ -274,6 +315,7 @@ impl Secrets {
         };
         Self {
             store,
+            file: None,
             withheld: false,
         }
     }
@@ -284,6 +326,7 @@ impl Secrets {
     pub fn withheld() -> Self {
         Self {
             store: Err(WITHHELD.into()),
+            file: None,
             withheld: true,
         }
     }
@@ -294,6 +337,7 @@ impl Secrets {
             keyring_core::mock::Store::new().expect("the mock keyring store is always available");
         Self {
             store: Ok(store),
+            file: None,
             withheld: false,
         }
     }
@@ -302,6 +346,7 @@ impl Secrets {
     pub fn unavailable(reason: &str) -> Self {
         Self {
             store: Err(reason.to_string()),
+            file: None,
             withheld: false,
         }
     }
@@ -317,6 +362,17 @@ impl Secrets {
 
     /// Probe the keyring with a throw-away entry: write, read back, delete.
     pub async fn status(&self) -> KeyringStatus {
+        if let Some(f) = &self.file {
+            return KeyringStatus {
+                ok: true,
+                detail: format!(
+                    "secrets file {} ({} platform(s), {} ledger password(s)); the OS keyring is not used",
+                    f.path.display(),
+                    f.platforms.len(),
+                    f.ledger_passwords.len()
+                ),
+            };
+        }
         let store = match &self.store {
             Ok(s) => s.clone(),
             Err(reason) if self.withheld => {
@@ -413,6 +469,9 @@ impl Secrets {
     /// The keyring value as stored (a [`BoundSecret`]'s envelope, or an older bare
     /// secret): for probes, restores and tests, never for sending.
     pub async fn set_raw(&self, r: &SecretRef, value: &str) -> Result<()> {
+        if let Some(f) = &self.file {
+            return Err(f.read_only());
+        }
         if value.is_empty() {
             return Err(Error::invalid("refusing to store an empty secret"));
         }
@@ -422,6 +481,9 @@ impl Secrets {
 
     /// See [`Secrets::set_raw`].
     pub async fn get_raw(&self, r: &SecretRef) -> Result<String> {
+        if let Some(f) = &self.file {
+            return f.get(r);
+        }
         self.with_entry(r, |e| e.get_password()).await
     }
 
@@ -450,6 +512,9 @@ impl Secrets {
     /// Delete an entry; deleting one that is already gone is not an error. Says
     /// whether there was an entry to delete.
     pub async fn delete(&self, r: &SecretRef) -> Result<bool> {
+        if let Some(f) = &self.file {
+            return Err(f.read_only());
+        }
         self.with_entry(r, |e| match e.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
@@ -489,6 +554,64 @@ fn native_store() -> std::result::Result<Arc<CredentialStore>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_secrets_file_serves_bound_secrets_only_when_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(
+            &path,
+            r#"{"platforms": {"canvas": {"secret": "s3cr:et", "hosts": ["Canvas.Example.edu"]}},
+                "ledger_passwords": {"job@db:5432/l": "pw"}}"#,
+        )
+        .unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Secrets::from_file(&path).unwrap_err();
+            assert!(e.message.contains("chmod 600"), "{mode:o}: {}", e.message);
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = Secrets::from_file(&path).unwrap();
+        let canvas = s
+            .get_bound(&SecretRef::platform("any-ledger", "canvas"))
+            .await
+            .unwrap();
+        assert_eq!(canvas.secret, "s3cr:et");
+        assert!(canvas.allows("canvas.example.edu") && !canvas.allows("evil.example.net"));
+        let pw = SecretRef {
+            service: SERVICE.into(),
+            account: "ledger-server/job@db:5432/l".into(),
+        };
+        assert_eq!(s.get_raw(&pw).await.unwrap(), "pw");
+        let e = s
+            .get_bound(&SecretRef::platform("l", "moodle"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SecretMissing);
+        assert!(e.message.contains("\"moodle\""), "{}", e.message);
+        // Never written.
+        let e = s
+            .set_raw(&SecretRef::platform("l", "canvas"), "x")
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("never writes"), "{}", e.message);
+        assert!(s.delete(&pw).await.is_err());
+        assert!(s.status().await.ok);
+        // A broken file says where, never what.
+        std::fs::write(
+            &path,
+            r#"{"platforms": {"canvas": {"secret": "hunter2", "hostz": []}}}"#,
+        )
+        .unwrap();
+        let e = Secrets::from_file(&path).unwrap_err();
+        assert!(
+            e.message.contains("line 1") && !e.message.contains("hunter2"),
+            "{}",
+            e.message
+        );
+    }
 
     #[tokio::test]
     async fn in_memory_round_trip_across_entries() {
@@ -620,5 +743,139 @@ mod tests {
         assert_ne!(a, b);
         let slot = SecretRef::service_key("l", "p", "c", "r");
         assert!(a.account.starts_with(&format!("{}/", slot.account)));
+    }
+}
+
+/// The systemd credential name `Secrets::for_process` looks for.
+pub const SYSTEMD_CREDENTIAL: &str = "passback-secrets";
+
+/// A headless job's secrets (see [`Secrets::from_file`]).
+struct SecretsFile {
+    path: std::path::PathBuf,
+    platforms: std::collections::BTreeMap<String, FilePlatform>,
+    ledger_passwords: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(default)]
+    platforms: std::collections::BTreeMap<String, FilePlatform>,
+    #[serde(default)]
+    ledger_passwords: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePlatform {
+    secret: String,
+    hosts: Vec<String>,
+}
+
+impl SecretsFile {
+    fn load(path: &std::path::Path) -> Result<Self> {
+        let shown = path.display();
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::invalid(format!("cannot read the secrets file {shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!("the secrets file {shown} is not a file")));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let me = unsafe { libc::getuid() };
+            if meta.uid() != me {
+                return Err(Error::invalid(format!(
+                    "the secrets file {shown} belongs to another user (uid {}): it must be this user's own \
+                     (uid {me}), readable by no one else.",
+                    meta.uid()
+                )));
+            }
+            if meta.mode() & 0o077 != 0 {
+                return Err(Error::invalid(format!(
+                    "the secrets file {shown} can be read or written by others (mode {:o}): refusing to use \
+                     it. Make it private with `chmod 600 {shown}` (systemd credentials already are).",
+                    meta.mode() & 0o777
+                )));
+            }
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read the secrets file {shown}: {e}")))?;
+        // The error names the line and column, never the content.
+        let shape: FileShape = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(format!(
+                "the secrets file {shown} is not valid (line {}, column {}: {}). Expected JSON like \
+                 {{\"platforms\": {{\"NAME\": {{\"secret\": \"…\", \"hosts\": [\"lms.example.edu\"]}}}}}}.",
+                e.line(),
+                e.column(),
+                match e.classify() {
+                    serde_json::error::Category::Data => "unexpected field or type",
+                    serde_json::error::Category::Syntax => "syntax error",
+                    serde_json::error::Category::Eof => "ends too early",
+                    serde_json::error::Category::Io => "unreadable",
+                }
+            ))
+        })?;
+        for (name, p) in &shape.platforms {
+            if p.secret.is_empty() || p.hosts.is_empty() || p.hosts.iter().any(|h| h.trim().is_empty()) {
+                return Err(Error::invalid(format!(
+                    "the secrets file {shown}: platform {name:?} needs a secret and the hosts it may be sent to"
+                )));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            platforms: shape.platforms,
+            ledger_passwords: shape.ledger_passwords,
+        })
+    }
+
+    fn read_only(&self) -> Error {
+        Error::invalid(format!(
+            "secrets come from the file {} (--secrets-file), which Passback never writes: edit the file instead.",
+            self.path.display()
+        ))
+    }
+
+    /// The value stored under `r`, as the keyring would hold it.
+    fn get(&self, r: &SecretRef) -> Result<String> {
+        let missing = |what: &str| {
+            Error::new(
+                ErrorKind::SecretMissing,
+                format!(
+                    "the secrets file {} has no {what}: add it to the file.",
+                    self.path.display()
+                ),
+            )
+        };
+        if r.service != SERVICE {
+            return Err(missing(&format!("entry {r}")));
+        }
+        if let Some(server) = r.account.strip_prefix("ledger-server/") {
+            return self
+                .ledger_passwords
+                .get(server)
+                .cloned()
+                .ok_or_else(|| missing(&format!("ledger password for {server} (in \"ledger_passwords\")")));
+        }
+        // `ledger-<id>/platform/<name>`: the file names platforms by name.
+        if let Some((_, rest)) = r.account.split_once('/')
+            && let Some(name) = rest.strip_prefix("platform/")
+        {
+            let p = self
+                .platforms
+                .get(name)
+                .ok_or_else(|| missing(&format!("secret for platform {name:?} (in \"platforms\")")))?;
+            return Ok(BoundSecret {
+                secret: p.secret.clone(),
+                hosts: p.hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+            }
+            .to_stored());
+        }
+        Err(missing(&format!(
+            "entry {r} (a secrets file holds platform secrets and ledger passwords; LTIAAS service keys \
+             come from captures in a keyring)"
+        )))
     }
 }

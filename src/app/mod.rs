@@ -88,6 +88,37 @@ pub fn resolve_db_path(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// Copy a personal ledger file (history and attempts included) into `to`, an
+/// empty team ledger or an earlier copy of the same ledger (then only what is
+/// missing is written). `progress` hears each table: (name, rows, rows written).
+pub async fn copy_ledger(
+    from: &Path,
+    to: &Ledger,
+    secrets: Secrets,
+    progress: impl FnMut(&str, u64, u64),
+) -> Result<crate::store::CopyReport> {
+    if !from.is_file() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "there is no ledger file at {}: give the path of your ledger (--from PATH).",
+                from.display()
+            ),
+        ));
+    }
+    if let Ledger::File(p) = to
+        && p == from
+    {
+        return Err(Error::invalid("--from and --to name the same ledger."));
+    }
+    let source = Store::open(from).await?;
+    let dest = Passback::open_ledger(to, secrets).await?;
+    let report = source.copy_into(dest.store(), progress).await;
+    source.close().await;
+    dest.store().close().await;
+    report
+}
+
 /// Store this person's password for a team ledger's server in their keyring.
 pub async fn set_server_password(secrets: &Secrets, address: &ServerAddress, password: &str) -> Result<()> {
     secrets.set_raw(&server_password_ref(address), password).await

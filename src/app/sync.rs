@@ -92,6 +92,16 @@ pub struct SyncReport {
     pub statuses: StatusCounts,
 }
 
+/// How long a run's claims last unless renewed: [`engine::DEFAULT_LEASE`], or
+/// `PASSBACK_CLAIM_LEASE_SECS` (at least 1).
+fn claim_lease() -> std::time::Duration {
+    std::env::var("PASSBACK_CLAIM_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s >= 1)
+        .map_or(engine::DEFAULT_LEASE, std::time::Duration::from_secs)
+}
+
 fn options(concurrency: Option<usize>, rate: Option<f64>, verify: bool) -> Options {
     Options {
         concurrency: concurrency.unwrap_or(4).clamp(1, 64),
@@ -348,13 +358,22 @@ impl Passback {
             _ => "sync",
         };
         let run = recovery::begin(self.intake(), kind).await?;
-        let beat = recovery::heartbeat(self.intake(), run);
+        let lease = claim_lease();
+        let beat = recovery::heartbeat(self.intake(), run, lease);
+        let opts = Options {
+            claims: Some(engine::Claims { run, lease }),
+            ..opts
+        };
         let outcome = async {
             let plan = engine::plan_summary(self.store(), filter, job, sel).await?;
             engine::run(self.intake(), router, job, filter, sel, opts, plan, sink).await
         }
         .await;
         beat.abort();
+        // The journal is closed (every answer recorded and folded): the grades can go.
+        if let Err(e) = self.store().release_claims(run, None).await {
+            tracing::warn!(error = %e.message, "cannot release the run's claims; they expire on their own");
+        }
         let summary = match &outcome {
             Ok(s) => serde_json::to_string(s).unwrap_or_default(),
             Err(e) => serde_json::json!({"error": e.message}).to_string(),

@@ -3,7 +3,7 @@
 //! statuses they touch re-decided in the same transaction; and the attempts a
 //! dead process left in flight, closed as interrupted.
 
-use sqlx::{AnyConnection, Connection};
+use sqlx::AnyConnection;
 
 use super::refresh_all;
 use crate::error::Result;
@@ -57,7 +57,7 @@ pub async fn record_all(
     starts: &[NewAttempt],
     finishes: &[Finished],
 ) -> Result<(Vec<i64>, Vec<i64>)> {
-    let mut tx = conn.begin().await?;
+    let mut tx = crate::store::begin_write(conn).await?;
     let (reserved, ids) = write(&mut tx, clocks, starts, finishes).await?;
     let done: Vec<i64> = finishes.iter().map(|f| f.id).collect();
     fold_in(&mut tx, &done, touched(starts, finishes)).await?;
@@ -75,7 +75,7 @@ pub async fn record_unfolded(
     starts: &[NewAttempt],
     finishes: &[Finished],
 ) -> Result<(Vec<i64>, Vec<i64>, Vec<GradeKey>)> {
-    let mut tx = conn.begin().await?;
+    let mut tx = crate::store::begin_write(conn).await?;
     let (reserved, ids) = write(&mut tx, clocks, starts, finishes).await?;
     tx.commit().await?;
     Ok((reserved, ids, touched(starts, finishes)))
@@ -84,7 +84,7 @@ pub async fn record_unfolded(
 /// Record what finished attempts `done` showed the LMS to hold, and re-decide
 /// the statuses of `keys`' grades, in one transaction. Safe to repeat.
 pub async fn fold(conn: &mut AnyConnection, done: &[i64], keys: Vec<GradeKey>) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = crate::store::begin_write(conn).await?;
     fold_in(&mut tx, done, keys).await?;
     tx.commit().await?;
     Ok(())

@@ -277,6 +277,50 @@ impl Intake {
         Ok(id)
     }
 
+    /// Claim `keys` for run `run` for `lease` (see [`Store::claim_grades`]). On the
+    /// grades taken over from a run whose lease expired (its process stopped),
+    /// what that run finished is folded and what it left in flight is closed as
+    /// interrupted (the grade becomes `unknown`: read before anything is sent
+    /// again), in the claiming transaction: recovery happens once, by the run
+    /// that took the grade.
+    pub async fn claim_grades(
+        &self,
+        run: i64,
+        keys: &[GradeKey],
+        lease: std::time::Duration,
+    ) -> Result<crate::store::Claimed> {
+        let now = crate::store::now_rfc3339();
+        let until = crate::store::rfc3339_after(lease);
+        let mut tx = self.store.begin_immediate().await?;
+        let claimed = Store::claim_grades(&mut tx, run, keys, &now, &until).await?;
+        let mut stopped: std::collections::BTreeMap<(&str, &str), Vec<GradeKey>> = Default::default();
+        for (key, run_id, started_at) in &claimed.taken_over {
+            stopped.entry((run_id, started_at)).or_default().push(*key);
+        }
+        for ((run_id, started_at), keys) in stopped {
+            tracing::warn!(
+                run = run_id,
+                grades = keys.len(),
+                "taking over grades a stopped run had claimed"
+            );
+            let (done, folded) = Store::finished_attempts_of_run(&mut tx, run_id, started_at).await?;
+            journal::fold(&mut tx, &done, folded).await?;
+            let finishes: Vec<journal::Finished> = Store::pending_attempts_of(&mut tx, run_id, &keys)
+                .await?
+                .into_iter()
+                .map(|(id, key)| journal::Finished {
+                    id,
+                    key: Some(key),
+                    result: journal::interrupted(),
+                    at: None,
+                })
+                .collect();
+            journal::record(&mut tx, &[], &finishes).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     /// Close a run with its summary (JSON).
     pub async fn close_run(&self, id: i64, summary: &str) -> Result<()> {
         let mut conn = self.store.pool().acquire().await?;
@@ -293,10 +337,19 @@ impl Intake {
     }
 
     /// Close attempts a process that died left in flight (see [`journal::interrupted`]).
+    /// Safe to repeat, and to race with another run recovering the same attempts:
+    /// only those still in flight are closed.
     pub async fn close_interrupted(&self, attempts: &[(i64, Option<GradeKey>)]) -> Result<()> {
         let mut conn = self.store.pool().acquire().await?;
+        let mut tx = crate::store::begin_write(&mut conn).await?;
+        let ids: Vec<i64> = attempts.iter().map(|(id, _)| *id).collect();
+        let open: std::collections::HashSet<i64> = Store::unfinished_attempts(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .collect();
         let finishes: Vec<journal::Finished> = attempts
             .iter()
+            .filter(|(id, _)| open.contains(id))
             .map(|(id, key)| journal::Finished {
                 id: *id,
                 key: *key,
@@ -304,7 +357,8 @@ impl Intake {
                 at: None,
             })
             .collect();
-        journal::record(&mut conn, &[], &finishes).await?;
+        journal::record(&mut tx, &[], &finishes).await?;
+        tx.commit().await?;
         Ok(())
     }
 

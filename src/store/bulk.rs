@@ -205,7 +205,7 @@ impl Store {
         for chunk in shaped(rows) {
             let mut q: Sql = Sql::new(
                 "INSERT INTO grades (activity_ref, learner_ref, version, score_given, score_maximum, comment,
-                   result_text, result_url, submitted_at, recorded_at, source, observed_at, batch_ref) ",
+                   result_text, result_url, submitted_at, recorded_at, source, observed_at, batch_ref, actor) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.key.activity_ref)
@@ -220,7 +220,8 @@ impl Store {
                     .push_bind(recorded_at.clone())
                     .push_bind(r.grade.source.clone())
                     .push_bind(r.observed_at.map(str::to_string))
-                    .push_bind(r.batch_ref);
+                    .push_bind(r.batch_ref)
+                    .push_bind(super::actor());
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -283,7 +284,7 @@ impl Store {
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.key.activity_ref)
                     .push_bind(r.key.learner_ref)
-                    .push_bind(r.score)
+                    .push_bind(super::sql::Real(r.score))
                     .push_bind(r.observed_at)
                     .push_bind(r.source)
                     .push_bind(r.batch_ref);
@@ -373,11 +374,13 @@ impl Store {
             let mut q: Sql = Sql::new(
                 "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
                    started_at, finished_at, outcome, http_status, code_major, description, error_class, fix_hint,
-                   read_score, response_excerpt, origin, batch_ref, cause)
+                   read_score, response_excerpt, origin, batch_ref, cause, actor)
                  SELECT g.id, k.column1, k.column2, k.column4, k.column5, k.column6, k.column7, k.column7,
                         k.column8, k.column9, k.column10, k.column11, k.column12, k.column13, k.column14,
-                        k.column15, k.column16, k.column17, k.column18 FROM (",
+                        k.column15, k.column16, k.column17, k.column18, ",
             );
+            // Who imported the other system's log.
+            q.push_bind(super::actor()).push(" FROM (");
             q.push_values(chunk, |mut b, i| {
                 let a = &rows[*i];
                 let r = a.result;
@@ -394,7 +397,7 @@ impl Store {
                     .push_bind(r.description.clone())
                     .push_bind(r.error_class.map(ErrorClass::as_str))
                     .push_bind(r.fix_hint.clone())
-                    .push_bind(r.read_score)
+                    .push_bind(super::sql::Real(r.read_score))
                     .push_bind(r.response_excerpt.clone())
                     .push_bind(a.origin)
                     .push_bind(a.batch_ref)

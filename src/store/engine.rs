@@ -50,6 +50,20 @@ impl Engine {
     }
 }
 
+/// Begin a write transaction on `conn` (a savepoint when it is in one already).
+/// SQLite takes the write lock at once (`BEGIN IMMEDIATE`): a transaction that
+/// reads and then writes would otherwise fail with "database is locked" when
+/// another process (a second sync, an import) wrote in between. PostgreSQL locks
+/// rows as they are written.
+pub async fn begin_write(conn: &mut sqlx::AnyConnection) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    use sqlx::Connection;
+    if Engine::of(conn) == Engine::Sqlite && !conn.is_in_transaction() {
+        Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+    } else {
+        Ok(conn.begin().await?)
+    }
+}
+
 /// Settings every SQLite connection gets (sqlx's `Any` driver connects from a URL,
 /// so they are applied as pragmas once connected).
 pub(super) fn sqlite_pragmas(file: bool, durable: bool) -> String {

@@ -67,6 +67,7 @@ fn batch_from_row(r: &AnyRow) -> Result<ImportBatch> {
         rows_quarantined: r.try_get("rows_quarantined")?,
         rows_skipped: r.try_get("rows_skipped")?,
         notes: serde_json::from_str(&notes).unwrap_or_default(),
+        actor: r.try_get("actor")?,
     })
 }
 
@@ -95,8 +96,8 @@ pub(super) fn shaped<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 impl Store {
     pub async fn insert_batch(conn: &mut AnyConnection, b: &NewBatch<'_>) -> Result<i64> {
         Ok(sqlx::query_scalar::<_, i64>(
-            "INSERT INTO import_batches (file_name, file_hash, file_bytes, format, platform_ref, started_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO import_batches (file_name, file_hash, file_bytes, format, platform_ref, started_at, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(b.file_name)
         .bind(b.file_hash)
@@ -104,6 +105,7 @@ impl Store {
         .bind(b.format)
         .bind(b.platform_ref)
         .bind(now_rfc3339())
+        .bind(super::actor())
         .fetch_one(&mut *conn)
         .await?)
     }

@@ -61,7 +61,7 @@ impl Store {
         for chunk in super::imports::shaped(attempts) {
             let mut q: Sql = Sql::new(
                 "INSERT INTO attempts (grade_ref, activity_ref, learner_ref, operation, transport, target,
-                   message_identifier, started_at, request_excerpt, run_id) ",
+                   message_identifier, started_at, request_excerpt, run_id, actor) ",
             );
             q.push_values(chunk, |mut b, a| {
                 b.push_bind(a.grade_ref)
@@ -73,7 +73,8 @@ impl Store {
                     .push_bind(a.message_identifier.clone())
                     .push_bind(now.clone())
                     .push_bind(a.request_excerpt.clone())
-                    .push_bind(super::sync::run_id());
+                    .push_bind(super::sync::run_id())
+                    .push_bind(super::actor());
             });
             let n = chunk.len() as i64;
             match Engine::of(conn) {
@@ -154,7 +155,7 @@ impl Store {
                     .push_bind(r.description.clone())
                     .push_bind(r.error_class.map(ErrorClass::as_str))
                     .push_bind(r.fix_hint.clone())
-                    .push_bind(r.read_score)
+                    .push_bind(super::sql::Real(r.read_score))
                     .push_bind(r.response_excerpt.clone())
                     .push_bind(r.cause.map(crate::model::Cause::as_str));
             });

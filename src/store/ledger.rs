@@ -149,7 +149,7 @@ impl Store {
         .bind(context_ref)
         .bind(resource_link_id)
         .bind(title)
-        .bind(points_possible)
+        .bind(super::sql::Real(points_possible))
         .bind(ltiaas_line_item_id)
         .fetch_one(&mut *conn)
         .await?;
@@ -252,8 +252,8 @@ impl Store {
         };
         let row = sqlx::query(
             "INSERT INTO grades (activity_ref, learner_ref, version, score_given, score_maximum, comment,
-               result_text, result_url, submitted_at, recorded_at, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               result_text, result_url, submitted_at, recorded_at, source, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              RETURNING *",
         )
         .bind(key.activity_ref)
@@ -267,6 +267,7 @@ impl Store {
         .bind(&g.submitted_at)
         .bind(now_rfc3339())
         .bind(&g.source)
+        .bind(super::actor())
         .fetch_one(&mut *conn)
         .await?;
         let grade = grade_from_row(&row)?;

@@ -8,6 +8,8 @@
 //! commit a fact and the statuses it changes in one transaction.
 
 mod bulk;
+mod claims;
+mod copy;
 mod course;
 pub mod dump;
 mod edx;
@@ -33,9 +35,11 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use crate::error::{Error, Result};
 
 pub use bulk::{ExternalAttemptInsert, GradeInsert, LaunchInsert, ObservationInsert, StoredStatus};
+pub use claims::Claimed;
+pub use copy::CopyReport;
 pub use course::{CourseActivity, LearnerIds};
 pub use edx::{EdxAssignment, EdxRecord};
-pub use engine::{Engine, ServerAddress};
+pub use engine::{Engine, ServerAddress, begin_write};
 pub use health::{FailureGroup, PlaceCounts};
 pub use imports::{BatchCounts, NewBatch, TakenBack, TargetChange};
 pub use ledger::{GradeKey, validate_grade};
@@ -44,7 +48,9 @@ pub use places::{ActivityUpsert, ContextUpsert, LearnerUpsert, LearnerWritten};
 pub use platforms::{PlatformInsert, Tx};
 pub use service_keys::{ServiceKeyInsert, ServiceKeyRecord, ServiceKeyUpsert};
 pub use sql::Sql;
-pub use sync::{AttemptFilter, AttemptRow, Candidate, Dangling, LastAttempt, RunRow, host_name, run_id};
+pub use sync::{
+    AttemptFilter, AttemptRow, Candidate, Dangling, LastAttempt, RunRow, actor, host_name, run_id, set_actor,
+};
 
 /// The ledger database: a SQLite file (one person) or a PostgreSQL database (a
 /// team), through sqlx's `Any` driver. The statements are the same for both; what
@@ -89,6 +95,15 @@ pub fn now_rfc3339() -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     now.format(&fmt).expect("formatting a UTC timestamp cannot fail")
+}
+
+/// The time `after` from now, in the ledger's timestamp format (lease ends).
+pub fn rfc3339_after(after: Duration) -> String {
+    let t = time::OffsetDateTime::now_utc() + after;
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).expect("formatting a UTC timestamp cannot fail")
 }
 
 /// Make the ledger's file private before SQLite opens it: it holds learners' names,
@@ -411,7 +426,37 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.engine.migrator().run(&self.pool).await?;
+        // A team ledger is shared by people whose database roles may not change
+        // its tables: when it is current, nothing is asked of the migrator (which
+        // would try to create its own table).
+        let current = self.schema_version().await.ok();
+        let latest = self.schema_latest();
+        if current.is_some_and(|v| v > latest) {
+            return Err(Error::new(
+                crate::error::ErrorKind::Store,
+                format!(
+                    "this ledger was written by a newer Passback (schema {}, this one knows {latest}): update Passback.",
+                    current.unwrap_or_default()
+                ),
+            ));
+        }
+        if current != Some(latest) {
+            self.engine.migrator().run(&self.pool).await.map_err(|e| {
+                let text = e.to_string();
+                if self.engine == Engine::Postgres && text.contains("permission denied") {
+                    Error::new(
+                        crate::error::ErrorKind::Forbidden,
+                        format!(
+                            "this team ledger needs its tables created or upgraded to schema {latest}, which your \
+                             database role may not do: its administrator (the database's owner) runs \
+                             `passback --db ADDRESS doctor` once with this Passback. ({text})"
+                        ),
+                    )
+                } else {
+                    Error::from(e)
+                }
+            })?;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO ledger_meta (key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",

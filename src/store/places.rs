@@ -99,7 +99,7 @@ impl Store {
                 b.push_bind(a.context_ref)
                     .push_bind(a.resource_link_id)
                     .push_bind(a.title)
-                    .push_bind(a.points_possible)
+                    .push_bind(super::sql::Real(a.points_possible))
                     .push_bind(a.line_item_id)
                     .push_bind(a.canvas_assignment_id);
             });

@@ -38,7 +38,11 @@ fn platform_from_row(row: &AnyRow, hosts: Vec<String>) -> Result<Platform> {
 
 impl Store {
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.pool.begin().await?)
+        // A write transaction (see [`super::begin_write`]).
+        Ok(match self.engine {
+            super::Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            super::Engine::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a

@@ -179,3 +179,32 @@ mod tests {
         assert_eq!(keys.sql(), "(($1), ($2))");
     }
 }
+
+/// An optional real, as the store binds it. sqlx 0.9's `Any` driver hands a
+/// NULL `f64` to PostgreSQL as a FLOAT4 parameter (`AnyArguments::convert_into`
+/// maps a NULL of `f64`'s kind to `Option<f32>`, and one of `f32`'s kind to
+/// `Option<f64>`): a statement first prepared with that NULL keeps FLOAT4 in the
+/// statement cache, and a later execution binding a value fails ("incorrect
+/// binary data format"). A `Real` sends its NULL with `f32`'s kind, which reaches
+/// PostgreSQL as FLOAT8 (SQLite reads either as NULL);
+/// `store::tests::a_real_bound_null_then_a_value_reuses_its_statement` keeps it so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Real(pub Option<f64>);
+
+impl Type<Any> for Real {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as Type<Any>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Any> for Real {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as Encode<'q, Any>>::encode_by_ref(&v, buf),
+            None => <Option<f32> as Encode<'q, Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}

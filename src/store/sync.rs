@@ -21,6 +21,58 @@ pub fn run_id() -> &'static str {
     ID.get_or_init(|| format!("{}@{}", std::process::id(), host_name()))
 }
 
+/// Who this process works for, as attempts, imports, grade versions and runs
+/// record it: the name given with `--actor` (or `PASSBACK_ACTOR`), else the OS
+/// user at this computer (`user@host`).
+pub fn actor() -> &'static str {
+    ACTOR.get_or_init(|| {
+        std::env::var("PASSBACK_ACTOR")
+            .ok()
+            .and_then(|a| clean_actor(&a).ok())
+            .unwrap_or_else(|| format!("{}@{}", os_user(), host_name()))
+    })
+}
+
+static ACTOR: OnceLock<String> = OnceLock::new();
+
+/// Name the actor for this process (the CLI's `--actor`), before anything is
+/// recorded. Refused once something has been recorded under another name.
+pub fn set_actor(name: &str) -> Result<()> {
+    let name = clean_actor(name)?;
+    if ACTOR.get_or_init(|| name.clone()) != &name {
+        return Err(Error::internal("the actor was already chosen for this process"));
+    }
+    Ok(())
+}
+
+fn clean_actor(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "an actor is a name of 1 to 100 characters without control characters (e.g. nightly-sync or ana@support)",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// The OS user running this process (best effort).
+fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| {
+            #[cfg(unix)]
+            {
+                // SAFETY: getuid has no preconditions and cannot fail.
+                format!("uid{}", unsafe { libc::getuid() })
+            }
+            #[cfg(not(unix))]
+            {
+                "user".into()
+            }
+        })
+}
+
 /// This computer's name (best effort, no dependency).
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -218,8 +270,11 @@ pub struct AttemptRow {
     pub transport: String,
     pub target: String,
     pub origin: String,
-    /// Who sent it (`pid@host`), or the import batch that recorded another system's attempt.
+    /// Which process sent it (`pid@host`), or the import batch that recorded another system's attempt.
     pub run_id: Option<String>,
+    /// The person or job behind it (`--actor`, else `user@host`); empty for attempts
+    /// recorded before ledgers kept it.
+    pub actor: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub outcome: String,
@@ -371,7 +426,8 @@ impl Store {
     pub async fn insert_run(conn: &mut AnyConnection, kind: &str) -> Result<i64> {
         let now = now_rfc3339();
         Ok(sqlx::query_scalar::<_, i64>(
-            "INSERT INTO sync_runs (run_id, pid, host, kind, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO sync_runs (run_id, pid, host, kind, started_at, heartbeat_at, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(run_id())
         .bind(i64::from(std::process::id()))
@@ -379,6 +435,7 @@ impl Store {
         .bind(kind)
         .bind(&now)
         .bind(&now)
+        .bind(actor())
         .fetch_one(&mut *conn)
         .await?)
     }
@@ -494,7 +551,7 @@ fn attempt_rows_query() -> Sql {
         "SELECT x.id AS attempt_id, x.grade_ref AS grade_id, g.version, p.name AS platform, c.context_id,
                 a.resource_link_id, l.lti_user_id, l.name AS learner_name, x.operation, x.transport, x.target,
                 x.origin, COALESCE(x.run_id, CASE WHEN x.batch_ref IS NULL THEN NULL
-                                                  ELSE 'import batch ' || x.batch_ref END) AS run_id,
+                                                  ELSE 'import batch ' || x.batch_ref END) AS run_id, x.actor,
                 x.started_at, x.finished_at, x.outcome, x.http_status, x.error_class, x.cause, x.description,
                 x.fix_hint, x.read_score, x.request_excerpt, x.response_excerpt,
                 CASE WHEN x.operation IN ('replace', 'score') THEN g.score_given / g.score_maximum END AS score_sent,
@@ -531,6 +588,7 @@ fn attempt_row(r: &AnyRow) -> Result<AttemptRow> {
         target: r.try_get("target")?,
         origin: r.try_get("origin")?,
         run_id: r.try_get("run_id")?,
+        actor: r.try_get("actor")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         outcome: r.try_get("outcome")?,

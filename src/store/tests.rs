@@ -389,3 +389,30 @@ async fn both_engines_have_the_same_schema() {
         }
     }
 }
+
+/// A statement run first with a NULL real and then with a value (the journal
+/// finishing a write, then a read) reuses its prepared statement on both engines.
+#[tokio::test]
+async fn a_real_bound_null_then_a_value_reuses_its_statement() {
+    use super::sql::Real;
+    let s = Store::open_in_memory().await.unwrap();
+    let mut conn = s.pool().acquire().await.unwrap();
+    for v in [None, Some(0.25), None, Some(1.0)] {
+        let got: Option<f64> = sqlx::query_scalar("SELECT CAST($1 AS DOUBLE PRECISION)")
+            .bind(Real(v))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(got, v);
+    }
+    // The same through a multi-row statement, NULL in the first row.
+    for rows in [[None, Some(0.5)], [Some(0.75), None]] {
+        let mut q = super::Sql::new("SELECT column1 FROM (");
+        q.push_values(rows, |mut b, v| {
+            b.push_bind(Real(v));
+        });
+        q.push(") AS v");
+        let got: Vec<Option<f64>> = q.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        assert_eq!(got, rows.to_vec());
+    }
+}

@@ -57,7 +57,23 @@ pub struct Options {
     pub max_wait: Duration,
     /// Read back after writing; `in_sync` only on a match.
     pub verify: bool,
+    /// The run's claims (see [`Claims`]); `None` works on every grade it plans,
+    /// without asking other runs (tests of the engine alone).
+    pub claims: Option<Claims>,
 }
+
+/// A run's claims on the grades it works on: the run (`sync_runs` id) and how long
+/// a claim lasts unless renewed. Two runs on one ledger split the work this way,
+/// and one that stops leaves its grades to the others once its claims expire.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claims {
+    pub run: i64,
+    pub lease: Duration,
+}
+
+/// How long a claim lasts unless its run renews it (`PASSBACK_CLAIM_LEASE_SECS`
+/// overrides it, e.g. for tests of a stopped run).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 impl Default for Options {
     fn default() -> Self {
@@ -69,6 +85,7 @@ impl Default for Options {
             max_backoff: Duration::from_secs(30),
             max_wait: Duration::from_secs(120),
             verify: false,
+            claims: None,
         }
     }
 }
@@ -165,6 +182,11 @@ pub struct RunSummary {
     pub cancelled: bool,
     /// Platforms stopped by an auth failure, with the one message that says why.
     pub stopped_platforms: BTreeMap<String, String>,
+    /// Grades another run was working on when this one came to them, which this
+    /// one left to it (`0` when it waited for them and took over what was left).
+    pub left_to_other_runs: u64,
+    /// Grades this run took over from a run that stopped (their claims expired).
+    pub taken_over: u64,
     /// A dry run: one example request, redacted (no secret, no signature).
     pub example_request: Option<String>,
     pub dry_run: bool,
@@ -812,6 +834,10 @@ pub async fn run<R: Router>(
         sink.item(tally, &r)
     };
 
+    // Grades this run finished (a later pass never takes them again) and, in the
+    // current pass over the ledger, grades other runs held.
+    let mut finished: std::collections::HashSet<GradeKey> = Default::default();
+    let mut elsewhere: u64 = 0;
     loop {
         // Keep the queue fed.
         while !exhausted && !cancelled && buffer.len() < cap {
@@ -820,14 +846,62 @@ pub async fn run<R: Router>(
             if let Some(last) = page.last() {
                 after = Some(last.key);
             }
-            for c in page {
-                let planned = match job {
-                    Job::Reconcile => plan_read(&c),
-                    _ => plan::plan(&c, sel),
-                };
-                if !matches!(planned, Planned::Skip(_)) {
-                    buffer.push_back((c, planned));
+            let plan_of = |c: &Candidate| match job {
+                Job::Reconcile => plan_read(c),
+                _ => plan::plan(c, sel),
+            };
+            let wanted: Vec<(Candidate, Planned)> = page
+                .into_iter()
+                .filter(|c| !finished.contains(&c.key))
+                .map(|c| {
+                    let p = plan_of(&c);
+                    (c, p)
+                })
+                .filter(|(_, p)| !matches!(p, Planned::Skip(_)))
+                .collect();
+            let Some(claims) = opts.claims else {
+                buffer.extend(wanted);
+                continue;
+            };
+            if wanted.is_empty() {
+                continue;
+            }
+            // Take the grades before working on them, then read them again: another
+            // run may have finished one between the page and the claim.
+            let keys: Vec<GradeKey> = wanted.iter().map(|(c, _)| c.key).collect();
+            let claimed = intake.claim_grades(claims.run, &keys, claims.lease).await?;
+            elsewhere += claimed.elsewhere.len() as u64;
+            summary.taken_over += claimed.taken_over.len() as u64;
+            if claimed.held.is_empty() {
+                continue;
+            }
+            let held: std::collections::HashSet<GradeKey> = claimed.held.iter().copied().collect();
+            let mut again = filter.clone();
+            again.grades = wanted
+                .iter()
+                .filter(|(c, _)| held.contains(&c.key))
+                .map(|(c, _)| c.grade_id)
+                .collect();
+            let fresh = store
+                .candidates_page(&again, None, again.grades.len() as i64)
+                .await?;
+            let mut working: std::collections::HashSet<GradeKey> = Default::default();
+            for c in fresh {
+                let p = plan_of(&c);
+                if !matches!(p, Planned::Skip(_)) {
+                    working.insert(c.key);
+                    buffer.push_back((c, p));
                 }
+            }
+            // Held but nothing to do now (done meanwhile, or a newer version came).
+            let idle: Vec<GradeKey> = claimed
+                .held
+                .iter()
+                .filter(|k| !working.contains(k))
+                .copied()
+                .collect();
+            if !idle.is_empty() {
+                store.release_claims(claims.run, Some(&idle)).await?;
             }
         }
         // Start work up to the cap.
@@ -835,6 +909,7 @@ pub async fn run<R: Router>(
             let Some((c, planned)) = buffer.pop_front() else {
                 break;
             };
+            finished.insert(c.key);
             match planned {
                 Planned::CannotSend(why) => {
                     let mut r = result(&c, Ended::CannotSend, GradeStatus::CannotSend, None, 0);
@@ -859,6 +934,27 @@ pub async fn run<R: Router>(
         }
         if cancelled {
             run.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if in_flight.is_empty() && buffer.is_empty() && exhausted && !cancelled && elsewhere > 0 {
+            // Other runs held some grades: wait until they finish them (their claims
+            // go) or stop (their claims expire and this run takes the grades), then
+            // walk the ledger again. This run's own work is done: with its answers
+            // recorded and folded, its claims go now (a run waiting on this one
+            // must not wait for this one's end, nor find a grade's status older
+            // than its answer).
+            if let Some(claims) = opts.claims {
+                run.journal.flush().await?;
+                store.release_claims(claims.run, None).await?;
+            }
+            let poll = opts.claims.map_or(Duration::from_secs(1), |c| {
+                (c.lease / 4).min(Duration::from_secs(1))
+            });
+            tokio::time::sleep(poll).await;
+            summary.left_to_other_runs = elsewhere;
+            elsewhere = 0;
+            after = None;
+            exhausted = false;
+            continue;
         }
         if in_flight.is_empty() && (buffer.is_empty() && exhausted || cancelled) {
             break;

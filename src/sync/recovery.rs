@@ -1,15 +1,18 @@
-//! Starting a run safely: one reconcile or sync at a time per ledger, and the
-//! journal of a process that died mid-run recovered before anything is sent.
+//! Starting a run safely: the journal of a process that died mid-run recovered
+//! before anything is sent.
 //!
-//! A run holds the ledger's sync lock (an open row in `sync_runs`) while it
-//! works. A second run refuses while the first one's process is alive; a run
-//! whose process died is closed, and every attempt such a process left in flight
-//! is closed as `interrupted` — its grade becomes `unknown`, and the next plan
-//! reads it before sending anything (the LMS may or may not hold it).
+//! A run is an open row in `sync_runs` while it works. Runs on one ledger (two
+//! people, or a person and the nightly job) work side by side: each claims the
+//! grades it works on (`grade_claims`, see `engine::Claims`), so they split the
+//! work and never have a grade in flight twice. A run whose process died is
+//! closed, and every attempt such a process left in flight is closed as
+//! `interrupted` — its grade becomes `unknown`, and the next plan reads it before
+//! sending anything (the LMS may or may not hold it). Its claims expire, and the
+//! run that takes those grades first does the same for them.
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::intake::Intake;
 use crate::store::{GradeKey, RunRow, host_name, run_id};
 
@@ -66,30 +69,23 @@ pub fn may_be_alive(run_id: &str, heartbeat: Option<&str>) -> bool {
     heartbeat.and_then(age).is_some_and(|a| a < HEARTBEAT_STALE)
 }
 
-fn busy(r: &RunRow) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!(
-            "another {} is running on this ledger (process {} on {}, since {}): wait for it to finish, or stop it \
-             (Ctrl-C) first",
-            r.kind, r.pid, r.host, r.started_at
-        ),
-    )
-}
-
-/// Take the sync lock for a new run of `kind` (`reconcile` or `sync`) and recover
-/// what dead runs left behind. Returns the run's id.
+/// Record a new run of `kind` (`reconcile` or `sync`) and recover what dead runs
+/// left behind. Returns the run's id.
 pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
     let mut stopped: Vec<RunRow> = Vec::new();
     let id = intake
         .open_run(kind, |open: &[RunRow]| {
-            for r in open {
-                if may_be_alive(&r.run_id, Some(&r.heartbeat_at)) {
-                    return Err(busy(r));
-                }
+            let (alive, dead): (Vec<&RunRow>, Vec<&RunRow>) = open
+                .iter()
+                .partition(|r| may_be_alive(&r.run_id, Some(&r.heartbeat_at)));
+            for r in alive {
+                tracing::info!(
+                    other = %r.run_id, kind = %r.kind, since = %r.started_at,
+                    "another run is working on this ledger: the two split the grades"
+                );
             }
-            stopped = open.to_vec();
-            Ok(open.iter().map(|r| r.id).collect())
+            stopped = dead.iter().map(|r| (*r).clone()).collect();
+            Ok(dead.iter().map(|r| r.id).collect())
         })
         .await?;
     // A run folds what its attempts showed (observations, statuses) a moment
@@ -115,17 +111,29 @@ pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
         );
         intake.close_interrupted(&dead).await?;
     }
+    // With what they left recovered, the grades the stopped runs had claimed are
+    // free now (a run already working takes them when the claims expire; one
+    // starting after a crash should not wait for that).
+    for r in &stopped {
+        intake.store().release_claims(r.id, None).await?;
+    }
     Ok(id)
 }
 
-/// Keep telling other runs this one is alive, until the returned handle is dropped.
-pub fn heartbeat(intake: &Intake, run: i64) -> tokio::task::JoinHandle<()> {
+/// Keep telling other runs this one is alive, and renewing its claims for
+/// `lease`, until the returned handle is aborted.
+pub fn heartbeat(intake: &Intake, run: i64, lease: Duration) -> tokio::task::JoinHandle<()> {
     let store = intake.store().clone();
+    // Renew well before a claim could lapse: a third of the lease.
+    let every = HEARTBEAT_EVERY.min(lease / 3).max(Duration::from_millis(200));
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            tokio::time::sleep(every).await;
             if let Err(e) = store.heartbeat_run(run).await {
                 tracing::warn!(error = %e.message, "cannot record the run's heartbeat");
+            }
+            if let Err(e) = store.renew_claims(run, &crate::store::rfc3339_after(lease)).await {
+                tracing::warn!(error = %e.message, "cannot renew the run's claims");
             }
         }
     })

@@ -114,3 +114,81 @@ impl SandboxProc {
             .unwrap()
     }
 }
+
+/// Block on `f` in a small runtime of its own (helpers called from sync tests).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A fresh database on the test command's PostgreSQL server, for a team ledger,
+/// dropped when this goes. `None` outside the test command's PostgreSQL step
+/// (no `PASSBACK_TEST_POSTGRES`).
+pub struct TeamDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TeamDb {
+    pub fn new() -> Option<Self> {
+        let admin = std::env::var("PASSBACK_TEST_POSTGRES")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("team_{}", uuid_like());
+        let sql = format!("CREATE DATABASE {name}");
+        block_on(async {
+            use sqlx::{Connection, Executor};
+            sqlx::any::install_default_drivers();
+            let mut c = sqlx::AnyConnection::connect(&admin).await.unwrap();
+            c.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+        });
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        Some(Self {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for TeamDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let admin = self.admin.clone();
+        block_on(async move {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut c) = sqlx::AnyConnection::connect(&admin).await {
+                let _ = c.execute(sqlx::AssertSqlSafe(sql)).await;
+            }
+        });
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{t:x}", std::process::id())
+}
+
+/// Rows of (text, integer) from a ledger: a file path or a postgres:// address.
+pub fn ledger_rows(db: &str, sql: &str) -> Vec<(String, i64)> {
+    let url = if db.starts_with("postgres") {
+        db.to_string()
+    } else {
+        format!("sqlite://{db}?mode=ro")
+    };
+    let sql = sql.to_string();
+    block_on(async move {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    })
+}

@@ -18,4 +18,5 @@ mod lti11_sandbox;
 mod ltiaas_sandbox;
 mod malformed;
 mod sync;
+mod team;
 mod ui_bridge;

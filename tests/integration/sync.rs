@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{SandboxProc, TempLedger, require_secret_service};
+use crate::common::{SandboxProc, TeamDb, TempLedger, ledger_rows, require_secret_service};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Transport {
@@ -28,6 +28,10 @@ enum Transport {
 struct Rig {
     sb: SandboxProc,
     ledger: TempLedger,
+    /// What `--db` names: the file in `ledger`, or a team ledger's address.
+    db: String,
+    /// The team ledger's database, dropped with the rig.
+    _team: Option<TeamDb>,
     transport: Transport,
     n: usize,
     /// Grade scale (score_maximum) of the imported grades.
@@ -68,8 +72,16 @@ impl From<Output> for Run {
 impl Rig {
     /// Learners `u-{i}` for `i >= n - unknown` have sourcedids the LMS never issued.
     fn lti11(n: usize, unknown: usize, sandbox_args: &[&str]) -> Self {
+        Self::lti11_on(None, n, unknown, sandbox_args)
+    }
+
+    /// [`Rig::lti11`] on a team ledger (`Some`) or a ledger file (`None`).
+    fn lti11_on(team: Option<TeamDb>, n: usize, unknown: usize, sandbox_args: &[&str]) -> Self {
         require_secret_service();
         let ledger = TempLedger::new();
+        let db = team
+            .as_ref()
+            .map_or_else(|| ledger.path().display().to_string(), |t| t.url.clone());
         let sids = ledger.dir.path().join("sourcedids.txt");
         let mut f = std::fs::File::create(&sids).unwrap();
         for i in 0..n - unknown {
@@ -85,6 +97,8 @@ impl Rig {
         let rig = Self {
             sb,
             ledger,
+            db,
+            _team: team,
             transport: Transport::Lti11,
             n,
             max: 10.0,
@@ -110,9 +124,12 @@ impl Rig {
         require_secret_service();
         let ledger = TempLedger::new();
         let sb = SandboxProc::start(sandbox_args);
+        let db = ledger.path().display().to_string();
         let rig = Self {
             sb,
             ledger,
+            db,
+            _team: None,
             transport: Transport::Ltiaas,
             n,
             max: 10.0,
@@ -149,7 +166,7 @@ impl Rig {
 
     fn command(&self) -> Command {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("passback"));
-        c.arg("--db").arg(self.ledger.path()).env_remove("PASSBACK_DB");
+        c.arg("--db").arg(&self.db).env_remove("PASSBACK_DB");
         c
     }
 
@@ -257,8 +274,8 @@ impl Rig {
 
     /// Write attempts the journal holds as in flight (never completed), per learner.
     fn in_flight_writes(&self) -> BTreeMap<String, u64> {
-        ledger_query(
-            self.ledger.path(),
+        ledger_rows(
+            &self.db,
             "SELECT l.lti_user_id, COUNT(*) FROM attempts x
                JOIN grades g ON g.id = x.grade_ref JOIN learners l ON l.id = g.learner_ref
               WHERE x.finished_at IS NULL AND x.operation IN ('replace', 'score')
@@ -768,30 +785,181 @@ fn attempts_and_exports_show_the_work_without_secrets() {
     assert!(text.contains("u-5") && text.contains("failed"), "{text}");
 }
 
+/// Two sync runs on one ledger — a team ledger on PostgreSQL in the test
+/// command's PostgreSQL step, else a ledger file (two processes on one machine) —
+/// split the grades; one is killed with `kill -9` midway, and the other finishes
+/// the killed run's claims once their lease expires. Every grade lands, none is
+/// written twice beyond what the killed run had in flight, and each attempt names
+/// the worker that made it.
 #[test]
-fn a_second_run_on_the_same_ledger_is_refused() {
-    let rig = Rig::lti11(200, 0, &["--seed", "29", "--latency-ms", "30"]);
+fn team_two_runs_split_the_work_and_the_survivor_finishes_a_killed_runs_claims() {
+    let n = 2000;
+    let lease: u64 = 3;
+    let rig = Rig::lti11_on(TeamDb::new(), n, 0, &["--seed", "31", "--latency-ms", "2-6"]);
     rig.import(1);
-    let mut first = rig
-        .command()
-        .args(["sync", "--concurrency", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the first run is sending.
-    let t = Instant::now();
-    while results(&rig.sb)["total_requests"].as_u64().unwrap() == 0 {
-        assert!(t.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let second = rig.run(&["sync"]);
-    assert_ne!(second.code, Some(0));
-    assert!(
-        second.stderr.contains("another sync is running"),
-        "{}",
-        second.stderr
+    let spawn = |actor: &str, out: Stdio, err: Stdio| {
+        rig.command()
+            .args(["sync", "--json", "--concurrency", "8"])
+            .env("PASSBACK_CLAIM_LEASE_SECS", lease.to_string())
+            .env("PASSBACK_ACTOR", actor)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    };
+    // The killed run's output is not read (a full pipe would stall it).
+    let mut a = spawn("worker-a", Stdio::null(), Stdio::null());
+    // The survivor's output goes to files, read once it ends (a pipe nobody reads
+    // would fill up and stall it).
+    let b_out = rig.ledger.dir.path().join("worker-b.out");
+    let b_err = rig.ledger.dir.path().join("worker-b.err");
+    let mut b = spawn(
+        "worker-b",
+        std::fs::File::create(&b_out).unwrap().into(),
+        std::fs::File::create(&b_err).unwrap().into(),
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
+    // Midway: a third of the grades written.
+    let t = Instant::now();
+    while results(&rig.sb)["total_writes"].as_u64().unwrap() < (n / 3) as u64 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the runs did not get going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let a_pid = a.id();
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    let killed = Instant::now();
+    let status = b.wait().unwrap();
+    let out = Run {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&b_out).unwrap(),
+        stderr: std::fs::read_to_string(&b_err).unwrap(),
+    };
+    let survivor_took = killed.elapsed();
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the survivor did not confirm everything: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let summary = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {}", out.stdout));
+    let taken_over = summary["run"]["taken_over"].as_u64().unwrap();
+    assert!(
+        taken_over > 0,
+        "the survivor took over the killed run's grades: {summary}"
+    );
+    assert!(
+        survivor_took >= Duration::from_secs(lease - 1),
+        "the survivor waited for the killed run's claims to expire ({survivor_took:?}, lease {lease} s)"
+    );
+
+    // Every grade landed with the ledger's value.
+    let lms = rig.lms();
+    for i in 0..n {
+        let want = score(i, 1) / rig.max;
+        let got = lms.get(&user(i)).copied().flatten();
+        assert!(
+            got.is_some_and(|g| (g - want).abs() < 1e-9),
+            "{} holds {got:?}, the ledger {want}",
+            user(i)
+        );
+    }
+    // Written once each, beyond the writes the killed run had in flight (the
+    // survivor closed those as interrupted, then read before sending again).
+    let in_flight: BTreeMap<String, i64> = ledger_rows(
+        &rig.db,
+        &format!(
+            "SELECT l.lti_user_id, COUNT(*) FROM attempts x JOIN learners l ON l.id = x.learner_ref
+              WHERE x.cause = 'interrupted' AND x.operation = 'replace' AND x.run_id LIKE '{a_pid}@%'
+              GROUP BY l.lti_user_id"
+        ),
+    )
+    .into_iter()
+    .collect();
+    let writes = rig.writes();
+    let mut total = 0;
+    for i in 0..n {
+        let u = user(i);
+        let sent = writes.get(&u).copied().unwrap_or(0);
+        let allowed = 1 + in_flight.get(&u).copied().unwrap_or(0) as u64;
+        assert!(
+            (1..=allowed).contains(&sent),
+            "{u} was written {sent} times (allowed {allowed})"
+        );
+        total += sent;
+    }
+    let extra = total - n as u64;
+    let in_flight_total: i64 = in_flight.values().sum();
+    assert!(
+        extra <= in_flight_total as u64,
+        "{extra} extra writes, {in_flight_total} in flight at the kill"
+    );
+    eprintln!(
+        "killed worker-a midway; worker-b took over {taken_over} grade(s) after {survivor_took:?}; \
+         {in_flight_total} write(s) were in flight at the kill, {extra} grade(s) written twice"
+    );
+    // Both runs worked, each under its own name.
+    let by: BTreeMap<String, i64> = ledger_rows(
+        &rig.db,
+        "SELECT COALESCE(actor, ''), COUNT(*) FROM attempts WHERE operation = 'replace' GROUP BY actor",
+    )
+    .into_iter()
+    .collect();
+    assert!(
+        by.get("worker-a").copied().unwrap_or(0) > 0 && by.get("worker-b").copied().unwrap_or(0) > 0,
+        "{by:?}"
+    );
+    // Nothing is left to send.
+    let (out, summary) = rig.sync_json(&[]);
+    assert_eq!(out.code, Some(0), "{summary}");
+    assert_eq!(summary["run"]["requests"], 0, "{summary}");
+}
+
+/// A job with no keyring reads the platform's secret from a file only its owner
+/// can read (`--secrets-file`); the file's secret is what signs (a wrong one is
+/// refused by the LMS), and a file others can read is refused before anything.
+#[test]
+fn a_sync_job_takes_its_secret_from_a_private_secrets_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::lti11(3, 0, &["--seed", "41"]);
+    rig.import(1);
+    let file = rig.ledger.dir.path().join("secrets.json");
+    let write = |secret: &str, mode: u32| {
+        std::fs::write(
+            &file,
+            json!({"platforms": {"sb": {"secret": secret, "hosts": ["127.0.0.1"]}}}).to_string(),
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let f = file.to_str().unwrap();
+    write(&rig.sb.s("consumer_secret"), 0o644);
+    let out = rig.run(&["--secrets-file", f, "sync"]);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+    assert_eq!(results(&rig.sb)["total_requests"], 0, "nothing was sent");
+    write("not-the-secret", 0o600);
+    let out = rig.run(&["--secrets-file", f, "sync"]);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "a wrong secret in the file is what signed: {}",
+        out.stdout
+    );
+    write(&rig.sb.s("consumer_secret"), 0o600);
+    let out = rig.run(&["--secrets-file", f, "sync"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let out = rig.run(&["--secrets-file", f, "doctor"]);
+    assert!(out.stdout.contains("secrets file"), "{}", out.stdout);
+    let out = rig.run_stdin(&["--secrets-file", f, "platform", "secret", "set", "sb"], "x");
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("never writes"), "{}", out.stderr);
 }

@@ -73,7 +73,7 @@ export type ErrorClass = "transient" | "auth" | "permanent";
  * Stable error kinds. The serialized names (`snake_case`) are part of the
  * public contract of the CLI's `--json` output and the desktop IPC.
  */
-export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "read_only" | "internal";
+export type ErrorKind = "invalid" | "not_found" | "conflict" | "store" | "keyring" | "secret_missing" | "io" | "read_only" | "forbidden" | "internal";
 
 /**
  * Failed grades that share a cause.
@@ -605,6 +605,15 @@ failed_by_cause: { [key in string]: number }, requests: number, elapsed_ms: numb
  * Platforms stopped by an auth failure, with the one message that says why.
  */
 stopped_platforms: { [key in string]: string }, 
+/**
+ * Grades another run was working on when this one came to them, which this
+ * one left to it (`0` when it waited for them and took over what was left).
+ */
+left_to_other_runs: number, 
+/**
+ * Grades this run took over from a run that stopped (their claims expired).
+ */
+taken_over: number, 
 /**
  * A dry run: one example request, redacted (no secret, no signature).
  */

@@ -37,6 +37,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
+    /// Read secrets from this file instead of the OS keyring (a job on a server):
+    /// JSON only its owner can read (see README). Default: $PASSBACK_SECRETS_FILE,
+    /// else a systemd credential named passback-secrets, else the keyring.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub secrets_file: Option<PathBuf>,
+
+    /// Who is doing this, as attempts, imports and grades record it (e.g.
+    /// nightly-sync); default: $PASSBACK_ACTOR, else your OS user at this computer.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub actor: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -132,10 +143,19 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Open the ledger the flags and environment name, with the OS keyring.
+/// `--secrets-file`, when given.
+static SECRETS_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The secrets of this process: `--secrets-file`, `PASSBACK_SECRETS_FILE`, a
+/// systemd credential, else the OS keyring (see `Secrets::for_process`).
+pub(crate) async fn secrets() -> Result<Secrets> {
+    Secrets::for_process(SECRETS_FILE.get().map(PathBuf::as_path)).await
+}
+
+/// Open the ledger the flags and environment name, with this process's secrets.
 async fn open(cli_db: Option<&Path>) -> Result<Passback> {
     let ledger = resolve_ledger(cli_db)?;
-    Passback::open_ledger(&ledger, Secrets::os().await).await
+    Passback::open_ledger(&ledger, secrets().await?).await
 }
 
 /// Exit code 0 when `ok`, else 1.
@@ -144,6 +164,14 @@ fn code(ok: bool) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(actor) = &cli.actor {
+        passback::store::set_actor(actor)?;
+    }
+    if let Some(f) = &cli.secrets_file {
+        // Read where secrets are needed (see `secrets()`); checked once here.
+        Secrets::from_file(f)?;
+        SECRETS_FILE.set(f.clone()).ok();
+    }
     let db = cli.db.as_deref();
     match cli.command {
         Command::Platform(c) => platform::run(db, c).await,
@@ -171,7 +199,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 )));
             }
             let ledger = resolve_ledger(db)?;
-            let secrets = Secrets::os().await;
+            let secrets = secrets().await?;
             let pb = Passback::open_ledger(&ledger, secrets.clone()).await?;
             let trust = passback::app::session::TrustList::default_location()?;
             let session = passback::app::session::Session::new(Ok(pb), secrets, trust);

@@ -497,9 +497,10 @@ pub async fn attempts(db: Option<&Path>, a: AttemptsArgs) -> Result<ExitCode> {
     if a.excerpts {
         for r in &rows {
             println!(
-                "#{} {} {} {} {} {}: {}",
+                "#{} {} by {} {} {} {} {}: {}",
                 r.attempt_id,
                 r.started_at,
+                r.actor.as_deref().or(r.run_id.as_deref()).unwrap_or("?"),
                 r.operation,
                 r.outcome,
                 r.cause.as_deref().unwrap_or(""),
@@ -521,7 +522,8 @@ pub async fn attempts(db: Option<&Path>, a: AttemptsArgs) -> Result<ExitCode> {
             vec![
                 r.attempt_id.to_string(),
                 r.started_at.clone(),
-                r.run_id.clone().unwrap_or_default(),
+                // The person or job; the process (or import batch) for older attempts.
+                r.actor.clone().or_else(|| r.run_id.clone()).unwrap_or_default(),
                 r.lti_user_id.clone().unwrap_or_default(),
                 r.resource_link_id.clone().unwrap_or_default(),
                 r.operation.clone(),
