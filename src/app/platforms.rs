@@ -1,7 +1,7 @@
 //! Platforms: LMS connections Passback signs for, with their secrets in the keyring.
 
 use super::Passback;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{NewLti11Platform, NewLtiaasPlatform, Platform, PlatformKind};
 use crate::secrets::{BoundSecret, SecretRef};
 use crate::store::{PlatformInsert, Store};
@@ -348,7 +348,21 @@ impl Passback {
     /// before it is sent or used to sign).
     pub async fn platform_secret(&self, p: &Platform) -> Result<(SecretRef, BoundSecret)> {
         let r = self.owned_secret_ref(&p.secret_ref).await?;
-        let bound = self.secrets.get_bound(&r).await?;
+        let bound = self.secrets.get_bound(&r).await.map_err(|e| {
+            if e.kind != ErrorKind::SecretMissing {
+                return e;
+            }
+            // A shared ledger names platforms whose secret each person stores.
+            Error::new(
+                ErrorKind::SecretMissing,
+                format!(
+                    "this computer has no secret for platform {:?} ({}). On a shared ledger each person stores \
+                     it once in their own keyring: `passback platform secret set {}` (reads stdin), or Settings \
+                     → Platforms → Edit in the window.",
+                    p.name, e.message, p.name
+                ),
+            )
+        })?;
         Ok((r, bound))
     }
 
@@ -367,17 +381,20 @@ impl Passback {
         for r in self.store().service_key_refs(p.id).await? {
             refs.push(self.owned_secret_ref(&r).await?);
         }
-        // Keyring entries go first: if the keyring is unreachable we keep the
-        // ledger row so the entries are not orphaned without a trace.
         refs.sort_by_key(|r| r.to_string());
         refs.dedup();
+        // The ledger row goes in a transaction first (a team ledger refuses it to
+        // anyone but its administrators: then nothing else happens), the keyring
+        // entries next, and the removal commits only once they are gone: if the
+        // keyring is unreachable the ledger keeps the row, so the entries are not
+        // orphaned without a trace.
+        let mut tx = self.store().begin().await?;
+        Store::delete_platform(&mut tx, p.id).await?;
         // Counted as found: a slot a target names may never have held a key.
         let mut deleted = 0;
         for r in &refs {
             deleted += usize::from(self.secrets.delete(r).await?);
         }
-        let mut tx = self.store().begin().await?;
-        Store::delete_platform(&mut tx, p.id).await?;
         tx.commit().await?;
         Ok(RemovedPlatform {
             name: p.name,

@@ -73,11 +73,13 @@ pub fn may_be_alive(run_id: &str, heartbeat: Option<&str>) -> bool {
 /// left behind. Returns the run's id.
 pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
     let mut stopped: Vec<RunRow> = Vec::new();
+    let mut working: std::collections::HashSet<String> = Default::default();
     let id = intake
         .open_run(kind, |open: &[RunRow]| {
             let (alive, dead): (Vec<&RunRow>, Vec<&RunRow>) = open
                 .iter()
                 .partition(|r| may_be_alive(&r.run_id, Some(&r.heartbeat_at)));
+            working = alive.iter().map(|r| r.run_id.clone()).collect();
             for r in alive {
                 tracing::info!(
                     other = %r.run_id, kind = %r.kind, since = %r.started_at,
@@ -98,7 +100,9 @@ pub async fn begin(intake: &Intake, kind: &str) -> Result<i64> {
     let dead: Vec<(i64, Option<GradeKey>)> = dangling
         .iter()
         .filter(|d| match &d.run_id {
-            Some(r) => r != run_id() && !may_be_alive(r, None),
+            // A run working now (on another computer, its heartbeat fresh) keeps
+            // its attempts in flight.
+            Some(r) => r != run_id() && !working.contains(r) && !may_be_alive(r, None),
             // Journaled before processes were recorded: only a dead process can have left it.
             None => true,
         })

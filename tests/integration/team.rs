@@ -165,6 +165,15 @@ fn team_pg_a_personal_ledger_moves_in_and_only_administrators_change_platforms()
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 
+    // TLS is asked of the server as the address says (this test server has none).
+    let out = passback(&format!("{}?sslmode=require", team.url), &["doctor"], None, &[]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr.to_lowercase().contains("tls") || out.stderr.contains("SSL"),
+        "{}",
+        out.stderr
+    );
+
     // A support person's role: may work the grades, not the platforms.
     let staff = format!("staff_{}", std::process::id());
     let password = "staff-pw-7f3a";

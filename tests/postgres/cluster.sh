@@ -39,10 +39,12 @@ case "$cmd" in
       || { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/pwfile"
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    # Throw-away data: no fsync. Enough connections for the test threads' pools.
+    # Throw-away data: no fsync (PASSBACK_PG_DURABLE=1 keeps the server's defaults, for
+    # benchmarks). Enough connections for the test threads' pools.
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${PASSBACK_PG_DURABLE:-}" = 1 ]; then durability=""; fi
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/run -c max_connections=300 -c fsync=off \
-          -c synchronous_commit=off -c full_page_writes=off" start >/dev/null \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/run -c max_connections=300 $durability" start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     # The tests' password file belongs to whoever runs them, readable only by them.
     umask 077

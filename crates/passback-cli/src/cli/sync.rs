@@ -348,6 +348,20 @@ fn print_summary(report: &SyncReport, sink: &Sink) {
             n_of(e, "stopped"),
         );
     }
+    // Runs on one ledger split the grades (see `passback sync --help`).
+    let mine: u64 = e.values().sum();
+    if mine < p.work + p.cannot_send && !run.cancelled {
+        println!(
+            "Another run on this ledger worked on the other {} grade(s) at the same time.",
+            p.work + p.cannot_send - mine
+        );
+    }
+    if run.taken_over > 0 {
+        println!(
+            "Took over {} grade(s) from a run that stopped (read first, sent only if the LMS lacked them).",
+            run.taken_over
+        );
+    }
     for (platform, why) in &run.stopped_platforms {
         println!("Platform {platform} stopped: {why}");
     }
