@@ -336,6 +336,10 @@ impl<'a> Ctx<'a> {
             let reason = format!("{column} contains a control character (U+{:04X})", u32::from(c));
             return self.reject(line, Some(column), reason).await;
         }
+        if holds_nul(&facts) {
+            let reason = "a value contains a NUL character (U+0000), which the ledger cannot store";
+            return self.reject(line, None, reason.to_string()).await;
+        }
         if let Some(reason) = invalid_grade(&facts) {
             // Caught here for every format: the ledger would refuse it and end the file.
             return self.reject(line, None, reason).await;
@@ -717,6 +721,22 @@ fn control_character(facts: &[Fact]) -> Option<(&'static str, char)> {
         .find_map(|(name, id)| id.chars().find(|c| c.is_control()).map(|c| (name, c)))
 }
 
+/// Whether any text of `facts` holds a NUL character (U+0000): SQLite would keep
+/// it, PostgreSQL cannot store it in text, so on either engine the row is
+/// refused rather than the whole file failing on a team ledger. The facts'
+/// `Debug` form writes a NUL as `\0` and a backslash as `\\`, so one pass over
+/// it finds every text field without listing them.
+fn holds_nul(facts: &[Fact]) -> bool {
+    let shown = format!("{facts:?}");
+    let mut chars = shown.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.next() == Some('0') {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether a grade in `facts` is observed more than a day after `now` (Unix
 /// seconds): time zones put honest times up to 14 hours ahead, never a day.
 fn dated_in_the_future(facts: &[Fact], now: i64) -> bool {
@@ -1041,6 +1061,22 @@ mod tests {
             edx_user: 17,
         });
         assert_eq!(control_character(&[edx]), Some(("lti_user_id", '\r')));
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_rows_text_is_found_and_a_backslash_zero_is_not() {
+        assert!(!holds_nul(&[grade("bio-101", "u-ada")]));
+        let with = |comment: &str| {
+            let mut f = grade("bio-101", "u-ada");
+            if let Fact::Grade { grade, .. } = &mut f {
+                grade.comment = Some(comment.into());
+            }
+            f
+        };
+        assert!(holds_nul(&[with("ok\0then")]));
+        assert!(holds_nul(&[grade("bio-101", "u-ada"), with("\0")]));
+        assert!(!holds_nul(&[with(r"a literal \0 and \\0 is text")]));
+        assert!(!holds_nul(&[with("tabs\tand\nnewlines")]));
     }
 
     #[test]

@@ -255,7 +255,7 @@ fn send_read_and_delete_one_against_the_sandbox() {
     // Every real attempt is in the journal, completed; the secret is not.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = passback::store::Store::open(l.path()).await.unwrap();
+        let store = l.open_store_rw().await;
         let attempts = store.recent_attempts(100).await.unwrap();
         assert_eq!(attempts.len(), 6);
         assert!(attempts.iter().all(|a| a.finished_at.is_some()));

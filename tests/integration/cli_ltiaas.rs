@@ -281,14 +281,14 @@ fn capture_send_read_and_list_keys_through_the_cli() {
     // No key, the ledger, the journal or any output holds a secret.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let journal = rt.block_on(async {
-        let store = passback::store::Store::open(l.path()).await.unwrap();
+        let store = l.open_store_rw().await;
         let attempts = store.recent_attempts(100).await.unwrap();
         store.checkpoint().await.unwrap();
         store.close().await;
         serde_json::to_string(&attempts).unwrap()
     });
     assert!(journal.contains("SERVICE-AUTH-V1 [redacted]"));
-    let bytes = crate::common::ledger_bytes(l.path());
+    let bytes = l.contents();
     assert!(
         crate::common::contains(&bytes, b"ltiaas-idtoken"),
         "the ledger file was read"

@@ -18,29 +18,99 @@ pub fn require_secret_service() {
     );
 }
 
-/// A temporary ledger location that is removed when dropped.
+/// A temporary ledger that is removed when dropped: a file in a temporary folder,
+/// or — with `PASSBACK_TEST_LEDGER=postgres` in the test command's PostgreSQL
+/// step — a fresh database on its server (the folder still holds the test's
+/// other files).
 pub struct TempLedger {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
+    db: String,
+    _team: Option<TeamDb>,
 }
 
 impl TempLedger {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("ledger.sqlite");
-        Self { dir, path }
+        let team = (std::env::var("PASSBACK_TEST_LEDGER").as_deref() == Ok("postgres")).then(|| {
+            TeamDb::new().expect("PASSBACK_TEST_LEDGER=postgres needs PASSBACK_TEST_POSTGRES (./dev test)")
+        });
+        let db = team
+            .as_ref()
+            .map_or_else(|| path.display().to_string(), |t| t.url.clone());
+        Self {
+            dir,
+            path,
+            db,
+            _team: team,
+        }
     }
 
     /// The `passback` binary with `--db` pointing at this ledger.
     pub fn cmd(&self) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("passback").expect("passback binary");
-        c.arg("--db").arg(&self.path);
+        c.arg("--db").arg(&self.db);
         c.env_remove("PASSBACK_DB");
         c
     }
 
+    /// The ledger file (on a team ledger: where it would be; nothing is there).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What `--db` names: the file, or the team ledger's address.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    /// Whether this is a team ledger on PostgreSQL.
+    pub fn is_team(&self) -> bool {
+        self._team.is_some()
+    }
+
+    /// The ledger through the core, as the CLI opens it.
+    pub async fn open_passback(&self, secrets: passback::secrets::Secrets) -> passback::Passback {
+        let ledger = passback::app::resolve_ledger(Some(Path::new(&self.db))).unwrap();
+        passback::Passback::open_ledger(&ledger, secrets).await.unwrap()
+    }
+
+    /// The ledger's store, opened for writing (a file is migrated as the CLI would).
+    pub async fn open_store_rw(&self) -> passback::store::Store {
+        if self.is_team() {
+            self.open_store().await
+        } else {
+            passback::store::Store::open(&self.path).await.unwrap()
+        }
+    }
+
+    /// Everything the ledger holds, as bytes to search: the file's pages and WAL,
+    /// or on a team ledger every value of every table.
+    pub fn contents(&self) -> Vec<u8> {
+        if !self.is_team() {
+            return ledger_bytes(&self.path);
+        }
+        block_on(async {
+            let store = self.open_store().await;
+            let dump = store.logical_dump().await.unwrap();
+            store.close().await;
+            dump.iter()
+                .flat_map(|t| t.lines())
+                .collect::<Vec<String>>()
+                .join("\n")
+                .into_bytes()
+        })
+    }
+
+    /// The ledger's store, opened without changing it (a file read-only).
+    pub async fn open_store(&self) -> passback::store::Store {
+        if self.is_team() {
+            let a = passback::store::ServerAddress::parse(&self.db).unwrap();
+            passback::store::Store::open_server(&a, None).await.unwrap()
+        } else {
+            passback::store::Store::open_read_only(&self.path).await.unwrap()
+        }
     }
 }
 

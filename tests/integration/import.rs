@@ -208,7 +208,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// file's batch record says why nothing was kept).
 fn logical_dump(l: &TempLedger) -> Vec<String> {
     runtime().block_on(async {
-        let store = passback::store::Store::open_read_only(l.path()).await.unwrap();
+        let store = l.open_store().await;
         let tables = store.logical_dump().await.unwrap();
         store.close().await;
         tables
@@ -222,8 +222,13 @@ fn logical_dump(l: &TempLedger) -> Vec<String> {
 fn query_strings(l: &TempLedger, sql: &'static str) -> Vec<String> {
     runtime().block_on(async {
         use sqlx::Connection;
-        let url = format!("sqlite://{}", l.path().display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let url = if l.is_team() {
+            l.db().to_string()
+        } else {
+            format!("sqlite://{}", l.path().display())
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap();
         rows.into_iter().map(|(s,)| s).collect()
     })
@@ -1024,7 +1029,18 @@ fn no_signature_nonce_consumer_secret_or_service_key_reaches_the_ledger_or_the_o
         }
     }
     assert!(needles.len() > 20, "the fixtures carry signatures: {needles:?}");
-    let bytes = ledger_bytes(l.path());
+    // The file's bytes (pages, WAL), or on a team ledger every value of every table.
+    let bytes = if l.is_team() {
+        runtime()
+            .block_on(async { l.open_store().await.logical_dump().await.unwrap() })
+            .iter()
+            .flat_map(|t| t.lines())
+            .collect::<Vec<String>>()
+            .join("\n")
+            .into_bytes()
+    } else {
+        ledger_bytes(l.path())
+    };
     assert!(bytes.len() > 10_000, "the ledger was written");
     for n in &needles {
         assert!(!contains(&bytes, n.as_bytes()), "{n:?} reached the ledger");

@@ -10,11 +10,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use passback::Passback;
 use passback::import::ImportOptions;
 use passback::model::{NewLti11Platform, NewLtiaasPlatform};
 use passback::secrets::Secrets;
-use passback::store::Store;
 use passback::store::dump::TableDump;
 use serde_json::Value;
 
@@ -89,7 +87,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn workspace(rt: &tokio::runtime::Runtime) -> TempLedger {
     let l = TempLedger::new();
     rt.block_on(async {
-        let pb = Passback::open(l.path(), Secrets::in_memory()).await.unwrap();
+        let pb = l.open_passback(Secrets::in_memory()).await;
         pb.add_lti11_platform(
             NewLti11Platform {
                 name: "canvas".into(),
@@ -292,7 +290,7 @@ fn every_malformed_file_is_refused_by_line_and_reason_and_leaves_the_ledger_as_i
 
     let rt = runtime();
     let l = workspace(&rt);
-    let store = rt.block_on(Store::open(l.path())).unwrap();
+    let store = rt.block_on(l.open_store_rw());
     let dump = || rt.block_on(store.logical_dump()).unwrap();
     let mut before = dump();
     assert!(

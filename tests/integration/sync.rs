@@ -81,7 +81,7 @@ impl Rig {
         let ledger = TempLedger::new();
         let db = team
             .as_ref()
-            .map_or_else(|| ledger.path().display().to_string(), |t| t.url.clone());
+            .map_or_else(|| ledger.db().to_string(), |t| t.url.clone());
         let sids = ledger.dir.path().join("sourcedids.txt");
         let mut f = std::fs::File::create(&sids).unwrap();
         for i in 0..n - unknown {
@@ -124,7 +124,7 @@ impl Rig {
         require_secret_service();
         let ledger = TempLedger::new();
         let sb = SandboxProc::start(sandbox_args);
-        let db = ledger.path().display().to_string();
+        let db = ledger.db().to_string();
         let rig = Self {
             sb,
             ledger,
@@ -320,24 +320,6 @@ fn results(sb: &SandboxProc) -> Value {
         .unwrap()
         .json()
         .unwrap()
-}
-
-/// Rows of (text, integer) from the ledger.
-fn ledger_query(path: &std::path::Path, sql: &str) -> Vec<(String, i64)> {
-    let url = format!("sqlite://{}?mode=ro", path.display());
-    let sql = sql.to_string();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-        })
 }
 
 /// A small deterministic generator for trial timings.
@@ -591,13 +573,29 @@ fn a_fault_soak_converges_without_hot_loops() {
     // Retry-After honoured: after a 429 or 503 answer the same run retries the
     // grade no sooner than the second the sandbox asked for. (A new run does
     // not remember an earlier run's Retry-After.)
-    let waits = ledger_query(
-        rig.ledger.path(),
-        "SELECT CAST(a.id AS TEXT), CAST(ROUND((julianday(b.started_at) - julianday(a.finished_at)) * 86400000) AS INTEGER)
+    // (The gap is computed here: SQLite and PostgreSQL do date arithmetic differently.)
+    let ms_of = |t: &str| {
+        let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap();
+        (t.unix_timestamp_nanos() / 1_000_000) as i64
+    };
+    let waits: Vec<(String, i64)> = ledger_rows(
+        &rig.db,
+        "SELECT CAST(a.id AS TEXT) || ' ' || a.finished_at || ' ' || b.started_at, 0
            FROM attempts a JOIN attempts b ON b.grade_ref = a.grade_ref AND b.id = (
                 SELECT MIN(id) FROM attempts c WHERE c.grade_ref = a.grade_ref AND c.id > a.id)
           WHERE a.http_status IN (429, 503) AND b.run_id = a.run_id",
-    );
+    )
+    .into_iter()
+    .map(|(row, _)| {
+        let mut parts = row.split(' ');
+        let (id, finished, next) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        (id.to_string(), ms_of(next) - ms_of(finished))
+    })
+    .collect();
     assert!(!waits.is_empty(), "the soak produced no 429 or 503 answers");
     for (id, ms) in &waits {
         assert!(*ms >= 995, "attempt {id}: retried {ms} ms after Retry-After: 1");

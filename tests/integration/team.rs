@@ -1,7 +1,9 @@
 //! A team ledger on PostgreSQL, through the CLI: moving a personal ledger in,
 //! who may change platforms, the password from the keyring, and who did what.
 //! These run in the test command's PostgreSQL step (`PASSBACK_TEST_POSTGRES`,
-//! a throw-away server); the SQLite step skips them by name (`team_pg`).
+//! a throw-away server), where the rest of the integration suite runs again on
+//! team ledgers (`PASSBACK_TEST_LEDGER=postgres`); the SQLite step skips them by
+//! name (`team_pg`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};

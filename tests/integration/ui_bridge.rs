@@ -89,7 +89,7 @@ impl Bridge {
         .unwrap();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("passback"))
             .arg("--db")
-            .arg(ledger.path())
+            .arg(ledger.db())
             .args(["ui-server", "--listen", "127.0.0.1:0", "--ui-dir"])
             .arg(ui.path())
             .env_remove("PASSBACK_DB")
@@ -235,7 +235,7 @@ fn the_printed_url_carries_the_token_in_its_fragment_and_the_index_is_served() {
     assert_eq!(url.path(), "/");
     assert!(b.token.len() >= 32, "at least 128 bits: {}", b.token);
     assert!(b.token.bytes().all(|c| c.is_ascii_hexdigit()), "{}", b.token);
-    assert_eq!(b.info["db"], b.ledger.path().display().to_string());
+    assert_eq!(b.info["db"], b.ledger.db());
 
     // The static UI needs no token: a browser opening the printed URL sends no fragment.
     let client = reqwest::blocking::Client::new();
@@ -266,7 +266,7 @@ fn the_right_token_host_and_json_run_the_command() {
     assert_eq!(r.status(), 200);
     let o: Value = r.json().unwrap();
     assert_eq!(o["workspace"], "ledger", "{o}");
-    assert_eq!(o["db_path"], b.ledger.path().display().to_string());
+    assert_eq!(o["db_path"], b.ledger.db());
     assert_eq!(o["platforms"], json!([]));
 
     // Content-Type parameters, an empty body (no arguments), the page's own origin
