@@ -88,19 +88,22 @@ impl TempLedger {
     /// Everything the ledger holds, as bytes to search: the file's pages and WAL,
     /// or on a team ledger every value of every table.
     pub fn contents(&self) -> Vec<u8> {
+        block_on(self.contents_async())
+    }
+
+    /// [`TempLedger::contents`] from async code.
+    pub async fn contents_async(&self) -> Vec<u8> {
         if !self.is_team() {
             return ledger_bytes(&self.path);
         }
-        block_on(async {
-            let store = self.open_store().await;
-            let dump = store.logical_dump().await.unwrap();
-            store.close().await;
-            dump.iter()
-                .flat_map(|t| t.lines())
-                .collect::<Vec<String>>()
-                .join("\n")
-                .into_bytes()
-        })
+        let store = self.open_store().await;
+        let dump = store.logical_dump().await.unwrap();
+        store.close().await;
+        dump.iter()
+            .flat_map(|t| t.lines())
+            .collect::<Vec<String>>()
+            .join("\n")
+            .into_bytes()
     }
 
     /// The ledger's store, opened without changing it (a file read-only).
@@ -185,13 +188,24 @@ impl SandboxProc {
     }
 }
 
-/// Block on `f` in a small runtime of its own (helpers called from sync tests).
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Block on `f` in a small runtime of its own, on a thread of its own (so that
+/// helpers work from sync tests and from inside an async test's runtime).
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .join()
         .unwrap()
-        .block_on(f)
+    })
 }
 
 /// A fresh database on the test command's PostgreSQL server, for a team ledger,

@@ -3,7 +3,6 @@
 //! and every failure class: a stale service key, LMS refusals, 429 with
 //! Retry-After, server faults. Secrets are grepped for in the ledger file.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use passback::Passback;
@@ -23,8 +22,8 @@ const INSTRUCTOR: &str = "http://purl.imsglobal.org/vocab/lis/v2/membership#Inst
 struct Rig {
     sb: Sandbox,
     pb: Passback,
-    db: PathBuf,
-    _dir: tempfile::TempDir,
+    /// A ledger file, or a team ledger in the test command's PostgreSQL step.
+    ledger: crate::common::TempLedger,
     http: reqwest::Client,
 }
 
@@ -36,9 +35,8 @@ async fn rig_with(tweak: impl FnOnce(&mut SandboxConfig)) -> Rig {
     let mut cfg = SandboxConfig::new(Dialect::Canvas, 11);
     tweak(&mut cfg);
     let sb = Sandbox::start(cfg).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("ledger.sqlite");
-    let pb = Passback::open(&db, Secrets::in_memory()).await.unwrap();
+    let ledger = crate::common::TempLedger::new();
+    let pb = ledger.open_passback(Secrets::in_memory()).await;
     pb.add_ltiaas_platform(
         NewLtiaasPlatform {
             name: "lti".into(),
@@ -51,8 +49,7 @@ async fn rig_with(tweak: impl FnOnce(&mut SandboxConfig)) -> Rig {
     Rig {
         sb,
         pb,
-        db,
-        _dir: dir,
+        ledger,
         http: reqwest::Client::new(),
     }
 }
@@ -936,7 +933,7 @@ async fn keys_never_reach_the_ledger_the_journal_or_a_dry_run() {
 
     r.pb.store().checkpoint().await.unwrap();
     let attempts = serde_json::to_string(&r.pb.store().recent_attempts(100).await.unwrap()).unwrap();
-    let bytes = crate::common::ledger_bytes(&r.db);
+    let bytes = r.ledger.contents_async().await;
     assert!(
         crate::common::contains(&bytes, b"service-key/lti/c1/rl1"),
         "the ledger file holds the reference"
