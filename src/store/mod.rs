@@ -90,11 +90,7 @@ impl std::ops::DerefMut for Durable {
 
 /// Current time as RFC 3339 UTC with milliseconds, the ledger's timestamp format.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&fmt).expect("formatting a UTC timestamp cannot fail")
+    rfc3339_after(Duration::ZERO)
 }
 
 /// The time `after` from now, in the ledger's timestamp format (lease ends).
